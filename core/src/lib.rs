@@ -6,6 +6,7 @@
 //! - [`accounts`]: users, permissions and the account trait.
 //! - [`password`]: argon2id hashing and verification.
 //! - [`auth`]: logging in, the same way for both front ends.
+//! - [`token`]: signed bearer tokens, verified without a session store.
 //! - [`sled_store`]: the embedded implementation (sled metadata + blob files).
 //! - [`error`]: the protocol-neutral error type.
 //! - [`metrics`]: gauges both front ends update.
@@ -20,6 +21,7 @@ pub mod path;
 pub mod services;
 pub mod sled_store;
 pub mod storage;
+pub mod token;
 
 pub use accounts::{AccountEvent, Accounts, Permissions, User};
 pub use auth::{AnonymousAccess, AuthError, Authenticator, Principal};

@@ -1,0 +1,1 @@
+//! Bearer tokens (placeholder: the httpd issue fills this in).

@@ -1,0 +1,1 @@
+//! The FTP front end with real clients (lftp, curl, Python ftplib).

@@ -1,0 +1,1 @@
+//! The HTTP gateway with real clients (curl, a client crate, headless Chromium).
