@@ -220,6 +220,7 @@ impl std::str::FromStr for VPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn p(s: &str) -> VPath {
         VPath::parse(s).unwrap_or_else(|e| panic!("{s:?}: {e}"))
@@ -309,7 +310,7 @@ mod tests {
         assert!(p("/ab").starts_with(&p("/")));
     }
 
-    proptest::proptest! {
+    proptest! {
         #[test]
         fn resolve_is_idempotent_and_rooted(input in "[a-z./\\\\]{0,40}", cwd in "(/[a-z]{1,3}){0,3}") {
             let cwd = VPath::parse(&cwd).unwrap();
