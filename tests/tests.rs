@@ -3,7 +3,6 @@
 //! # Layout
 //! - `common`: starting a real `filegate serve` on free loopback ports, finding client tools.
 //! - `cli`: the command line (config, users, lock messages).
-//! - `store`: the store through a real process: crash safety under SIGKILL.
 //! - `ftp`: the FTP front end with lftp, curl and Python's ftplib.
 //! - `http`: the HTTP gateway with curl, an HTTP client crate and a browser.
 
@@ -11,4 +10,3 @@ mod cli;
 mod common;
 mod ftp;
 mod http;
-mod store;
