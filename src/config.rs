@@ -87,19 +87,39 @@ pub struct ConfigArgs {
     #[arg(long, global = true, env = "FILEGATE_FTP_ADDR", value_name = "ADDR")]
     pub ftp_addr: Option<SocketAddr>,
     /// Passive data ports, FIRST-LAST [default: 50000-50100]
-    #[arg(long, global = true, env = "FILEGATE_PASSIVE_PORTS", value_name = "FIRST-LAST")]
+    #[arg(
+        long,
+        global = true,
+        env = "FILEGATE_PASSIVE_PORTS",
+        value_name = "FIRST-LAST"
+    )]
     pub passive_ports: Option<String>,
     /// Address advertised in PASV replies (for NAT) [default: the control connection's]
-    #[arg(long, global = true, env = "FILEGATE_PASSIVE_ADDRESS", value_name = "IP")]
+    #[arg(
+        long,
+        global = true,
+        env = "FILEGATE_PASSIVE_ADDRESS",
+        value_name = "IP"
+    )]
     pub passive_address: Option<IpAddr>,
     /// HTTP address [default: 127.0.0.1:8080]
     #[arg(long, global = true, env = "FILEGATE_HTTP_ADDR", value_name = "ADDR")]
     pub http_addr: Option<SocketAddr>,
     /// Seconds transfers get to finish at shutdown [default: 30]
-    #[arg(long, global = true, env = "FILEGATE_GRACE_PERIOD", value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        env = "FILEGATE_GRACE_PERIOD",
+        value_name = "SECS"
+    )]
     pub grace_period: Option<u64>,
     /// Password for `admin` (set at every start when given)
-    #[arg(long, global = true, env = "FILEGATE_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "FILEGATE_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
     pub admin_password: Option<String>,
 }
 
@@ -162,7 +182,11 @@ mod tests {
     fn flags_override_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.toml");
-        std::fs::write(&file, "data_dir = \"/from/file\"\n[http]\naddr = \"127.0.0.1:9000\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\n[http]\naddr = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
         let args = ConfigArgs {
             config: Some(file.clone()),
             http_addr: Some("127.0.0.1:9001".parse().unwrap()),

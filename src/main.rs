@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,7 +13,8 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("filegate: {e:#}");
+            // Not eprintln!: it panics if stderr is closed.
+            let _ = writeln!(std::io::stderr(), "filegate: {e:#}");
             ExitCode::FAILURE
         }
     }

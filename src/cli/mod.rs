@@ -52,9 +52,9 @@ pub fn open_store(config: &crate::config::Config) -> anyhow::Result<filegate_cor
     };
     match filegate_core::SledStore::open(&config.data_dir, &options) {
         Ok((store, _)) => Ok(store),
-        Err(e @ filegate_core::StoreError::InUse(_)) => {
-            Err(anyhow::anyhow!("{e}; stop the server first, or manage users through it"))
-        }
+        Err(e @ filegate_core::StoreError::InUse(_)) => Err(anyhow::anyhow!(
+            "{e}; stop the server first, or manage users through it"
+        )),
         Err(e) => Err(anyhow::anyhow!(
             "cannot open the store at {}: {e}",
             config.data_dir.display()

@@ -27,6 +27,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Installed first, so a signal that arrives while starting up still shuts down cleanly.
+    let stop = stop_signal()?;
     let store = Arc::new(super::open_store(&config)?);
     bootstrap_admin(&*store, config.admin_password.as_deref()).await?;
     let anonymous = if config.anonymous.enabled {
@@ -39,8 +41,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let services = Services::new(Arc::clone(&store), anonymous);
 
-    let ftp_listener = bind(config.ftp.addr).await.context("cannot listen for FTP")?;
-    let http_listener = bind(config.http.addr).await.context("cannot listen for HTTP")?;
+    let ftp_listener = bind(config.ftp.addr)
+        .await
+        .context("cannot listen for FTP")?;
+    let http_listener = bind(config.http.addr)
+        .await
+        .context("cannot listen for HTTP")?;
     tracing::info!(
         ftp = %ftp_listener.local_addr()?,
         http = %http_listener.local_addr()?,
@@ -65,10 +71,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::select! {
         // A front end that stops on its own is an error worth exiting for.
         r = &mut servers => { r??; return Ok(()); }
-        _ = stop_signal() => {}
+        _ = stop => {}
     }
     let grace = Duration::from_secs(config.grace_period_secs);
-    tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections, transfers may finish");
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: no new connections, transfers may finish"
+    );
     shutdown.cancel();
     match tokio::time::timeout(grace, &mut servers).await {
         Ok(r) => r??,
@@ -77,7 +86,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             servers.abort();
         }
     }
-    services.storage.flush().await.context("flushing the store")?;
+    services
+        .storage
+        .flush()
+        .await
+        .context("flushing the store")?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -93,27 +106,17 @@ async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// Resolves on the first SIGINT or SIGTERM; both handlers are registered when this returns.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
 }
 
 /// On first start (no users) creates `admin`; on later starts sets admin's password if one is

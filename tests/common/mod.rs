@@ -76,8 +76,12 @@ impl TestServer {
             .data_dir
             .clone()
             .unwrap_or_else(|| dir.path().join("data"));
-        let ftp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap_or_else(|e| panic!("{e}"));
-        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap_or_else(|e| panic!("{e}"));
+        let ftp: SocketAddr = format!("127.0.0.1:{}", free_port())
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port())
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
         let passive = free_port_range(20);
         let mut cmd = Command::new(filegate_bin());
         cmd.arg("serve")
@@ -102,7 +106,9 @@ impl TestServer {
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn filegate: {e}"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn filegate: {e}"));
         // Forward the server's output to the test's output, and watch for readiness.
         let (tx, rx) = std::sync::mpsc::channel();
         if let Some(err) = child.stderr.take() {
@@ -136,10 +142,14 @@ impl TestServer {
         server
     }
 
-    /// Sends SIGTERM and waits (bounded) for the exit status.
-    pub fn stop(mut self) -> Option<std::process::ExitStatus> {
+    /// Sends SIGTERM and waits (bounded) for the exit status. The store stays on disk until
+    /// the server is dropped.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let pid = self.child.id();
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
