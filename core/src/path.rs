@@ -265,7 +265,10 @@ mod tests {
         assert_eq!(VPath::parse("a\rb"), Err(PathError::Control));
         assert_eq!(VPath::parse("\u{7f}"), Err(PathError::Control));
         assert_eq!(VPath::parse("\u{85}"), Err(PathError::Control));
-        assert_eq!(VPath::parse(&"a".repeat(256)), Err(PathError::SegmentTooLong));
+        assert_eq!(
+            VPath::parse(&"a".repeat(256)),
+            Err(PathError::SegmentTooLong)
+        );
         assert!(VPath::parse(&"a".repeat(255)).is_ok());
         let long = "/abcdefg".repeat(513);
         assert_eq!(VPath::parse(&long), Err(PathError::TooLong));

@@ -49,7 +49,9 @@ pub enum TokenError {
     UnknownUser,
     #[error("invalid prefix: {0}")]
     InvalidPrefix(String),
-    #[error("invalid lifetime {0:?}; use seconds or a number with s, m, h or d (at most 366 days)")]
+    #[error(
+        "invalid lifetime {0:?}; use seconds or a number with s, m, h or d (at most 366 days)"
+    )]
     InvalidTtl(String),
     #[error("the token key is too short")]
     InvalidKey,
@@ -125,7 +127,9 @@ impl Claims {
 
     /// True if `user_path` (in the user's view) is within the token's prefix.
     pub fn allows_path(&self, user_path: &VPath) -> bool {
-        self.prefix.as_ref().is_none_or(|p| user_path.starts_with(p))
+        self.prefix
+            .as_ref()
+            .is_none_or(|p| user_path.starts_with(p))
     }
 
     /// The expiry as a time.
@@ -225,7 +229,10 @@ pub async fn issue_for_user(
         None => None,
     };
     if request.ttl.is_zero() || request.ttl > MAX_TTL {
-        return Err(TokenError::InvalidTtl(format!("{}s", request.ttl.as_secs())));
+        return Err(TokenError::InvalidTtl(format!(
+            "{}s",
+            request.ttl.as_secs()
+        )));
     }
     let now_secs = now
         .duration_since(UNIX_EPOCH)
@@ -277,6 +284,7 @@ pub fn parse_ttl(input: &str) -> Result<Duration, TokenError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -299,7 +307,9 @@ mod tests {
         let key = TokenKey::new(&[7u8; 32]).unwrap();
         let t = issue(&key, &claims());
         assert!(t.starts_with("fgt1."), "{t}");
-        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        assert!(t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
         let c = verify(&key, &t, at(1_999)).unwrap();
         assert_eq!(c, claims());
         c.check_generation(3).unwrap();
@@ -311,15 +321,24 @@ mod tests {
     fn expiry() {
         let key = TokenKey::new(&[7u8; 32]).unwrap();
         let t = issue(&key, &claims());
-        assert!(matches!(verify(&key, &t, at(2_000)), Err(TokenError::Expired)));
-        assert!(matches!(verify(&key, &t, at(9_999)), Err(TokenError::Expired)));
+        assert!(matches!(
+            verify(&key, &t, at(2_000)),
+            Err(TokenError::Expired)
+        ));
+        assert!(matches!(
+            verify(&key, &t, at(9_999)),
+            Err(TokenError::Expired)
+        ));
     }
 
     #[test]
     fn wrong_key() {
         let t = issue(&TokenKey::new(&[7u8; 32]).unwrap(), &claims());
         let other = TokenKey::new(&[8u8; 32]).unwrap();
-        assert!(matches!(verify(&other, &t, at(1)), Err(TokenError::BadSignature)));
+        assert!(matches!(
+            verify(&other, &t, at(1)),
+            Err(TokenError::BadSignature)
+        ));
     }
 
     #[test]
@@ -338,7 +357,9 @@ mod tests {
         for i in PREFIX.len()..t.len() {
             let mut bytes = t.clone().into_bytes();
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-            let Ok(s) = String::from_utf8(bytes) else { continue };
+            let Ok(s) = String::from_utf8(bytes) else {
+                continue;
+            };
             if s == t {
                 continue;
             }
@@ -351,7 +372,15 @@ mod tests {
         let (p1, _) = t.rsplit_once('.').unwrap();
         let (_, m2) = t2.rsplit_once('.').unwrap();
         assert!(verify(&key, &format!("{p1}.{m2}"), at(1)).is_err());
-        for junk in ["", "fgt1.", "fgt1..", "fgt1.a.b", "x.y.z", "fgt1.@@.@@", &"a".repeat(5000)] {
+        for junk in [
+            "",
+            "fgt1.",
+            "fgt1..",
+            "fgt1.a.b",
+            "x.y.z",
+            "fgt1.@@.@@",
+            &"a".repeat(5000),
+        ] {
             assert!(verify(&key, junk, at(1)).is_err(), "{junk:?}");
         }
     }
@@ -363,7 +392,16 @@ mod tests {
         assert_eq!(parse_ttl("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(parse_ttl("1h").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_ttl("7d").unwrap(), Duration::from_secs(7 * 86400));
-        for bad in ["", "0", "h", "1w", "-1", "400d", "99999999999999999999", "1.5h"] {
+        for bad in [
+            "",
+            "0",
+            "h",
+            "1w",
+            "-1",
+            "400d",
+            "99999999999999999999",
+            "1.5h",
+        ] {
             assert!(parse_ttl(bad).is_err(), "{bad:?}");
         }
     }

@@ -55,7 +55,9 @@ fn open_with_report(dir: &Path) -> (SledStore, filegate_core::OpenReport) {
 async fn child(dir: &Path, start_generation: u64) {
     let store = std::sync::Arc::new(open(dir));
     for d in 0..3 {
-        let _ = store.mkdir(&VPath::parse(&format!("/dir{d}")).unwrap_or_else(|e| panic!("{e}"))).await;
+        let _ = store
+            .mkdir(&VPath::parse(&format!("/dir{d}")).unwrap_or_else(|e| panic!("{e}")))
+            .await;
     }
     println!("ready");
     let mut tasks = Vec::new();
@@ -67,7 +69,12 @@ async fn child(dir: &Path, start_generation: u64) {
                 for file in (w..FILES).step_by(WRITERS as usize) {
                     let data = content(file, generation);
                     store
-                        .write(&path_of(file), WriteMode::Replace, Precondition::None, body_from_bytes(data))
+                        .write(
+                            &path_of(file),
+                            WriteMode::Replace,
+                            Precondition::None,
+                            body_from_bytes(data),
+                        )
                         .await
                         .unwrap_or_else(|e| panic!("child write: {e}"));
                     let mut out = std::io::stdout().lock();
@@ -86,7 +93,10 @@ async fn child(dir: &Path, start_generation: u64) {
 #[test]
 fn sigkill_during_uploads_loses_nothing() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
-        let start: u64 = std::env::var("FILEGATE_CRASH_GEN").ok().and_then(|g| g.parse().ok()).unwrap_or(0);
+        let start: u64 = std::env::var("FILEGATE_CRASH_GEN")
+            .ok()
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0);
         let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
         rt.block_on(child(Path::new(&dir), start));
         return;
@@ -101,7 +111,12 @@ fn sigkill_during_uploads_loses_nothing() {
     for round in 0..KILLS {
         let start_generation = (round as u64) * 1_000_000;
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["sigkill_during_uploads_loses_nothing", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "sigkill_during_uploads_loses_nothing",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .env("FILEGATE_CRASH_GEN", start_generation.to_string())
             .stdout(Stdio::piped())
@@ -175,6 +190,12 @@ fn sigkill_during_uploads_loses_nothing() {
         });
     }
     eprintln!("crash test: {KILLS} kills, {total_done} uploads reported stored and checked, {cleaned} leftovers removed at open");
-    assert!(total_done > 0, "the child never completed an upload: the test checked nothing");
-    assert!(cleaned > 0, "no kill landed mid-upload: the cleanup at open was never exercised");
+    assert!(
+        total_done > 0,
+        "the child never completed an upload: the test checked nothing"
+    );
+    assert!(
+        cleaned > 0,
+        "no kill landed mid-upload: the cleanup at open was never exercised"
+    );
 }

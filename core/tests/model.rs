@@ -232,7 +232,11 @@ impl Model {
             None => Err(E::NotFound),
             Some(Node::File(_)) => Err(E::NotADirectory),
             Some(Node::Dir) => {
-                let base = if path.is_root() { String::new() } else { path.to_string() };
+                let base = if path.is_root() {
+                    String::new()
+                } else {
+                    path.to_string()
+                };
                 let prefix = format!("{base}/");
                 Ok(self
                     .nodes
@@ -304,29 +308,41 @@ async fn compare_all(store: &SledStore, model: &Model) -> Result<(), TestCaseErr
             .map(|(k, _)| VPath::parse(k).unwrap_or_else(|e| panic!("{e}"))),
     );
     for d in dirs {
-        let listed = store
-            .list(&d)
-            .await
-            .map(|v| v.into_iter().map(|e| (e.name, e.kind, e.size)).collect::<Vec<_>>());
+        let listed = store.list(&d).await.map(|v| {
+            v.into_iter()
+                .map(|e| (e.name, e.kind, e.size))
+                .collect::<Vec<_>>()
+        });
         same(&format!("list {d}"), listed, model.list(&d))?;
     }
     for (k, v) in &model.nodes {
         if let Node::File(data) = v {
             let p = VPath::parse(k).unwrap_or_else(|e| panic!("{e}"));
-            let h = store.read(&p, 0, None).await.map_err(|e| TestCaseError::fail(format!("read {k}: {e}")))?;
+            let h = store
+                .read(&p, 0, None)
+                .await
+                .map_err(|e| TestCaseError::fail(format!("read {k}: {e}")))?;
             prop_assert_eq!(h.entry.digest, Some(*blake3::hash(data).as_bytes()));
-            let got = read_to_vec(h.body).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let got = read_to_vec(h.body)
+                .await
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(&got, data);
         }
     }
-    let usage = store.usage().await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let usage = store
+        .usage()
+        .await
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let files: Vec<&Vec<u8>> = model
         .nodes
         .values()
         .filter_map(|v| if let Node::File(d) = v { Some(d) } else { None })
         .collect();
     prop_assert_eq!(usage.files, files.len() as u64);
-    prop_assert_eq!(usage.bytes, files.iter().map(|d| d.len() as u64).sum::<u64>());
+    prop_assert_eq!(
+        usage.bytes,
+        files.iter().map(|d| d.len() as u64).sum::<u64>()
+    );
     prop_assert_eq!(usage.dirs, model.nodes.len() as u64 - files.len() as u64);
     Ok(())
 }
@@ -351,9 +367,21 @@ async fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .map(|_| ());
                 same(&format!("{op:?}"), r, model.write(&vp(p), *mode, data))?;
             }
-            Op::Mkdir(p) => same(&format!("{op:?}"), s.mkdir(&vp(p)).await.map(|_| ()), model.mkdir(&vp(p)))?,
-            Op::Rmdir(p) => same(&format!("{op:?}"), s.rmdir(&vp(p)).await, model.rmdir(&vp(p)))?,
-            Op::Delete(p) => same(&format!("{op:?}"), s.delete(&vp(p)).await, model.delete(&vp(p)))?,
+            Op::Mkdir(p) => same(
+                &format!("{op:?}"),
+                s.mkdir(&vp(p)).await.map(|_| ()),
+                model.mkdir(&vp(p)),
+            )?,
+            Op::Rmdir(p) => same(
+                &format!("{op:?}"),
+                s.rmdir(&vp(p)).await,
+                model.rmdir(&vp(p)),
+            )?,
+            Op::Delete(p) => same(
+                &format!("{op:?}"),
+                s.delete(&vp(p)).await,
+                model.delete(&vp(p)),
+            )?,
             Op::Rename(a, b, o) => same(
                 &format!("{op:?}"),
                 s.rename(&vp(a), &vp(b), *o).await.map(|_| ()),
@@ -367,10 +395,11 @@ async fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 same(&format!("{op:?}"), r, model.read(&vp(p), *off, *len))?;
             }
             Op::List(p) => {
-                let r = s
-                    .list(&vp(p))
-                    .await
-                    .map(|v| v.into_iter().map(|e| (e.name, e.kind, e.size)).collect::<Vec<_>>());
+                let r = s.list(&vp(p)).await.map(|v| {
+                    v.into_iter()
+                        .map(|e| (e.name, e.kind, e.size))
+                        .collect::<Vec<_>>()
+                });
                 same(&format!("{op:?}"), r, model.list(&vp(p)))?;
             }
             Op::Reopen => {

@@ -41,16 +41,13 @@ impl Accounts for SledStore {
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
-        self.users
-            .iter()
-            .map(|item| decode(&item?.1))
-            .collect()
+        self.users.iter().map(|item| decode(&item?.1)).collect()
     }
 
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        let swapped = self
-            .users
-            .compare_and_swap(&user.name, None as Option<&[u8]>, Some(encode(user)?))?;
+        let swapped =
+            self.users
+                .compare_and_swap(&user.name, None as Option<&[u8]>, Some(encode(user)?))?;
         if swapped.is_err() {
             return Err(StoreError::AlreadyExists);
         }

@@ -111,37 +111,47 @@ impl BlobDir {
     }
 
     /// Opens blob `id` and streams `len` bytes from `offset`.
-    pub async fn open_read(&self, id: u64, offset: u64, len: u64) -> io::Result<(Arc<File>, ByteStream)> {
+    pub async fn open_read(
+        &self,
+        id: u64,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<(Arc<File>, ByteStream)> {
         let path = self.path(id);
-        let (file, first) = tokio::task::spawn_blocking(move || -> io::Result<(File, Option<Bytes>)> {
-            let file = File::open(path)?;
-            if len <= SMALL_READ {
-                let buf = read_exact_at(&file, offset, len)?;
-                return Ok((file, Some(buf)));
-            }
-            Ok((file, None))
-        })
-        .await
-        .map_err(io::Error::other)??;
+        let (file, first) =
+            tokio::task::spawn_blocking(move || -> io::Result<(File, Option<Bytes>)> {
+                let file = File::open(path)?;
+                if len <= SMALL_READ {
+                    let buf = read_exact_at(&file, offset, len)?;
+                    return Ok((file, Some(buf)));
+                }
+                Ok((file, None))
+            })
+            .await
+            .map_err(io::Error::other)??;
         let file = Arc::new(file);
         let body: ByteStream = match first {
             Some(buf) if buf.is_empty() => Box::pin(futures::stream::empty()),
             Some(buf) => Box::pin(futures::stream::once(async move { Ok(buf) })),
             None => {
                 let f = Arc::clone(&file);
-                Box::pin(futures::stream::try_unfold((offset, len), move |(pos, left)| {
-                    let f = Arc::clone(&f);
-                    async move {
-                        if left == 0 {
-                            return Ok(None);
+                Box::pin(futures::stream::try_unfold(
+                    (offset, len),
+                    move |(pos, left)| {
+                        let f = Arc::clone(&f);
+                        async move {
+                            if left == 0 {
+                                return Ok(None);
+                            }
+                            let n = left.min(READ_CHUNK);
+                            let buf =
+                                tokio::task::spawn_blocking(move || read_exact_at(&f, pos, n))
+                                    .await
+                                    .map_err(io::Error::other)??;
+                            Ok(Some((buf, (pos + n, left - n))))
                         }
-                        let n = left.min(READ_CHUNK);
-                        let buf = tokio::task::spawn_blocking(move || read_exact_at(&f, pos, n))
-                            .await
-                            .map_err(io::Error::other)??;
-                        Ok(Some((buf, (pos + n, left - n))))
-                    }
-                }))
+                    },
+                ))
             }
         };
         Ok((file, body))
@@ -149,7 +159,12 @@ impl BlobDir {
 
     /// Writes a new blob `id` from `base` (if any) followed by `body`, durably, and returns its
     /// size and digest. On any failure nothing is left behind.
-    pub async fn write(&self, id: u64, base: Option<Base>, mut body: BodyStream) -> StoreResult<WrittenBlob> {
+    pub async fn write(
+        &self,
+        id: u64,
+        base: Option<Base>,
+        mut body: BodyStream,
+    ) -> StoreResult<WrittenBlob> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(WRITE_QUEUE);
         let tmp_dir = self.tmp.clone();
         let base_path = base.as_ref().map(|b| (self.path(b.blob), b.keep));
@@ -204,7 +219,9 @@ fn write_blob(
     final_path: &Path,
 ) -> StoreResult<WrittenBlob> {
     // Dropped (and deleted) on every early return.
-    let mut tmp = tempfile::Builder::new().prefix("up-").tempfile_in(tmp_dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix("up-")
+        .tempfile_in(tmp_dir)?;
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
     if let Some((base_path, keep)) = base {
@@ -251,7 +268,8 @@ fn write_blob(
     }
     tmp.as_file().sync_data()?;
     fs::create_dir_all(shard)?;
-    tmp.persist(final_path).map_err(|e| StoreError::from(e.error))?;
+    tmp.persist(final_path)
+        .map_err(|e| StoreError::from(e.error))?;
     File::open(shard)?.sync_all()?;
     Ok(WrittenBlob {
         size,

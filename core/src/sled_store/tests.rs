@@ -65,7 +65,10 @@ async fn write_read_stat_replace() {
     assert_eq!(st, first.entry);
     let second = put(&s, "/a.txt", b"world").await;
     assert!(!second.created);
-    assert_ne!(second.entry.tag, first.entry.tag, "same size, same second, new tag");
+    assert_ne!(
+        second.entry.tag, first.entry.tag,
+        "same size, same second, new tag"
+    );
     assert_eq!(get(&s, "/a.txt").await, b"world");
     assert_eq!(blob_files(dir.path()), 1, "the replaced blob is gone");
     let u = s.usage().await.unwrap();
@@ -92,10 +95,19 @@ async fn empty_and_ranged_reads() {
         s.read(&p("/big"), 200_001, None).await,
         Err(StoreError::OffsetPastEnd { .. })
     ));
-    assert!(matches!(s.read(&p("/nope"), 0, None).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.read(&p("/nope"), 0, None).await,
+        Err(StoreError::NotFound)
+    ));
     s.mkdir(&p("/d")).await.unwrap();
-    assert!(matches!(s.read(&p("/d"), 0, None).await, Err(StoreError::IsADirectory)));
-    assert!(matches!(s.read(&p("/"), 0, None).await, Err(StoreError::IsADirectory)));
+    assert!(matches!(
+        s.read(&p("/d"), 0, None).await,
+        Err(StoreError::IsADirectory)
+    ));
+    assert!(matches!(
+        s.read(&p("/"), 0, None).await,
+        Err(StoreError::IsADirectory)
+    ));
 }
 
 #[tokio::test]
@@ -103,30 +115,55 @@ async fn append_and_write_at_offset() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     let w = s
-        .write(&p("/log"), WriteMode::Append, Precondition::None, body_from_bytes("abc"))
+        .write(
+            &p("/log"),
+            WriteMode::Append,
+            Precondition::None,
+            body_from_bytes("abc"),
+        )
         .await
         .unwrap();
     assert!(w.created);
     let w = s
-        .write(&p("/log"), WriteMode::Append, Precondition::None, body_from_bytes("def"))
+        .write(
+            &p("/log"),
+            WriteMode::Append,
+            Precondition::None,
+            body_from_bytes("def"),
+        )
         .await
         .unwrap();
     assert_eq!(get(&s, "/log").await, b"abcdef");
     assert_eq!(w.entry.digest, Some(*blake3::hash(b"abcdef").as_bytes()));
     let w = s
-        .write(&p("/log"), WriteMode::At(2), Precondition::None, body_from_bytes("XY"))
+        .write(
+            &p("/log"),
+            WriteMode::At(2),
+            Precondition::None,
+            body_from_bytes("XY"),
+        )
         .await
         .unwrap();
     assert_eq!(get(&s, "/log").await, b"abXY");
     assert_eq!(w.entry.digest, Some(*blake3::hash(b"abXY").as_bytes()));
     assert!(matches!(
-        s.write(&p("/log"), WriteMode::At(5), Precondition::None, body_from_bytes("z"))
-            .await,
+        s.write(
+            &p("/log"),
+            WriteMode::At(5),
+            Precondition::None,
+            body_from_bytes("z")
+        )
+        .await,
         Err(StoreError::OffsetPastEnd { offset: 5, size: 4 })
     ));
-    s.write(&p("/new"), WriteMode::At(0), Precondition::None, body_from_bytes("n"))
-        .await
-        .unwrap();
+    s.write(
+        &p("/new"),
+        WriteMode::At(0),
+        Precondition::None,
+        body_from_bytes("n"),
+    )
+    .await
+    .unwrap();
     assert_eq!(get(&s, "/new").await, b"n");
     assert_eq!(blob_files(dir.path()), 2);
 }
@@ -138,7 +175,12 @@ async fn preconditions() {
     let v1 = put(&s, "/f", b"1").await.entry.tag;
     let f = p("/f");
     let create_only = s
-        .write(&f, WriteMode::Replace, Precondition::MustNotExist, body_from_bytes("x"))
+        .write(
+            &f,
+            WriteMode::Replace,
+            Precondition::MustNotExist,
+            body_from_bytes("x"),
+        )
         .await;
     assert!(matches!(create_only, Err(StoreError::PreconditionFailed)));
     let stale = s
@@ -151,15 +193,33 @@ async fn preconditions() {
         .await;
     assert!(matches!(stale, Err(StoreError::PreconditionFailed)));
     assert_eq!(get(&s, "/f").await, b"1", "untouched");
-    s.write(&p("/f"), WriteMode::Replace, Precondition::MustMatch(v1.clone()), body_from_bytes("2"))
-        .await
-        .unwrap();
+    s.write(
+        &p("/f"),
+        WriteMode::Replace,
+        Precondition::MustMatch(v1.clone()),
+        body_from_bytes("2"),
+    )
+    .await
+    .unwrap();
     let again = s
-        .write(&p("/f"), WriteMode::Replace, Precondition::MustMatch(v1), body_from_bytes("3"))
+        .write(
+            &p("/f"),
+            WriteMode::Replace,
+            Precondition::MustMatch(v1),
+            body_from_bytes("3"),
+        )
         .await;
-    assert!(matches!(again, Err(StoreError::PreconditionFailed)), "lost update refused");
+    assert!(
+        matches!(again, Err(StoreError::PreconditionFailed)),
+        "lost update refused"
+    );
     let missing = s
-        .write(&p("/g"), WriteMode::Replace, Precondition::MustExist, body_from_bytes("3"))
+        .write(
+            &p("/g"),
+            WriteMode::Replace,
+            Precondition::MustExist,
+            body_from_bytes("3"),
+        )
         .await;
     assert!(matches!(missing, Err(StoreError::PreconditionFailed)));
     assert_eq!(blob_files(dir.path()), 1, "refused writes leave no blob");
@@ -175,17 +235,30 @@ async fn precondition_is_checked_at_publish_time() {
         let s = Arc::clone(&s);
         tokio::spawn(async move {
             let body = tokio_stream_from(rx);
-            s.write(&p("/race"), WriteMode::Replace, Precondition::MustNotExist, body)
-                .await
+            s.write(
+                &p("/race"),
+                WriteMode::Replace,
+                Precondition::MustNotExist,
+                body,
+            )
+            .await
         })
     };
     tokio::task::yield_now().await;
-    s.write(&p("/race"), WriteMode::Replace, Precondition::MustNotExist, body_from_bytes("fast"))
-        .await
-        .unwrap();
+    s.write(
+        &p("/race"),
+        WriteMode::Replace,
+        Precondition::MustNotExist,
+        body_from_bytes("fast"),
+    )
+    .await
+    .unwrap();
     tx.send(Ok(Bytes::from_static(b"slow"))).await.unwrap();
     drop(tx);
-    assert!(matches!(slow.await.unwrap(), Err(StoreError::PreconditionFailed)));
+    assert!(matches!(
+        slow.await.unwrap(),
+        Err(StoreError::PreconditionFailed)
+    ));
     assert_eq!(get(&s, "/race").await, b"fast");
     assert_eq!(blob_files(dir.path()), 1);
 }
@@ -203,18 +276,31 @@ async fn interrupted_upload_keeps_previous_version() {
     put(&s, "/f", b"old").await;
     let body: crate::BodyStream = Box::pin(futures::stream::iter(vec![
         Ok(Bytes::from_static(b"partial new")),
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client gone")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "client gone",
+        )),
     ]));
-    let r = s.write(&p("/f"), WriteMode::Replace, Precondition::None, body).await;
+    let r = s
+        .write(&p("/f"), WriteMode::Replace, Precondition::None, body)
+        .await;
     assert!(matches!(r, Err(StoreError::Interrupted(_))));
     assert_eq!(get(&s, "/f").await, b"old");
     assert_eq!(blob_files(dir.path()), 1);
-    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
 
     // A dropped upload future (the connection task was cancelled) also leaves nothing.
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
     let f = p("/f");
-    let fut = s.write(&f, WriteMode::Replace, Precondition::None, tokio_stream_from(rx));
+    let fut = s.write(
+        &f,
+        WriteMode::Replace,
+        Precondition::None,
+        tokio_stream_from(rx),
+    );
     tx.send(Ok(Bytes::from_static(b"abc"))).await.unwrap();
     let _ = tokio::time::timeout(std::time::Duration::from_millis(50), fut).await;
     drop(tx);
@@ -225,7 +311,10 @@ async fn interrupted_upload_keeps_previous_version() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
     assert_eq!(get(&s, "/f").await, b"old");
 }
 
@@ -253,37 +342,82 @@ async fn directories() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     s.mkdir(&p("/d")).await.unwrap();
-    assert!(matches!(s.mkdir(&p("/d")).await, Err(StoreError::AlreadyExists)));
-    assert!(matches!(s.mkdir(&p("/x/y")).await, Err(StoreError::NotFound)));
-    assert!(matches!(s.mkdir(&p("/")).await, Err(StoreError::AlreadyExists)));
+    assert!(matches!(
+        s.mkdir(&p("/d")).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert!(matches!(
+        s.mkdir(&p("/x/y")).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.mkdir(&p("/")).await,
+        Err(StoreError::AlreadyExists)
+    ));
     put(&s, "/d/b", b"b").await;
     put(&s, "/d/a", b"a").await;
     s.mkdir(&p("/d/sub")).await.unwrap();
-    let names: Vec<String> = s.list(&p("/d")).await.unwrap().into_iter().map(|e| e.name).collect();
+    let names: Vec<String> = s
+        .list(&p("/d"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(names, ["a", "b", "sub"]);
     let root = s.list(&p("/")).await.unwrap();
     assert_eq!(root.len(), 1);
     assert!(root[0].is_dir());
     assert!(s.stat(&p("/")).await.unwrap().is_dir());
-    assert!(matches!(s.list(&p("/d/a")).await, Err(StoreError::NotADirectory)));
-    assert!(matches!(s.list(&p("/nope")).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.list(&p("/d/a")).await,
+        Err(StoreError::NotADirectory)
+    ));
+    assert!(matches!(
+        s.list(&p("/nope")).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(s.rmdir(&p("/d")).await, Err(StoreError::NotEmpty)));
-    assert!(matches!(s.rmdir(&p("/d/a")).await, Err(StoreError::NotADirectory)));
-    assert!(matches!(s.rmdir(&p("/")).await, Err(StoreError::NotPermitted)));
-    assert!(matches!(s.delete(&p("/d/sub")).await, Err(StoreError::IsADirectory)));
+    assert!(matches!(
+        s.rmdir(&p("/d/a")).await,
+        Err(StoreError::NotADirectory)
+    ));
+    assert!(matches!(
+        s.rmdir(&p("/")).await,
+        Err(StoreError::NotPermitted)
+    ));
+    assert!(matches!(
+        s.delete(&p("/d/sub")).await,
+        Err(StoreError::IsADirectory)
+    ));
     // A file under a file.
     assert!(matches!(
-        s.write(&p("/d/a/x"), WriteMode::Replace, Precondition::None, body_from_bytes("x")).await,
+        s.write(
+            &p("/d/a/x"),
+            WriteMode::Replace,
+            Precondition::None,
+            body_from_bytes("x")
+        )
+        .await,
         Err(StoreError::NotADirectory)
     ));
     // A write over a directory.
     assert!(matches!(
-        s.write(&p("/d/sub"), WriteMode::Replace, Precondition::None, body_from_bytes("x")).await,
+        s.write(
+            &p("/d/sub"),
+            WriteMode::Replace,
+            Precondition::None,
+            body_from_bytes("x")
+        )
+        .await,
         Err(StoreError::IsADirectory)
     ));
     s.delete(&p("/d/a")).await.unwrap();
     s.delete(&p("/d/b")).await.unwrap();
-    assert!(matches!(s.delete(&p("/d/b")).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.delete(&p("/d/b")).await,
+        Err(StoreError::NotFound)
+    ));
     s.rmdir(&p("/d/sub")).await.unwrap();
     s.rmdir(&p("/d")).await.unwrap();
     assert!(s.list(&p("/")).await.unwrap().is_empty());
@@ -300,9 +434,14 @@ async fn renames() {
     put(&s, "/g", b"g").await;
     // A whole directory moves in one step, children included.
     s.mkdir(&p("/b")).await.unwrap();
-    s.rename(&p("/a/deep"), &p("/b/moved"), false).await.unwrap();
+    s.rename(&p("/a/deep"), &p("/b/moved"), false)
+        .await
+        .unwrap();
     assert_eq!(get(&s, "/b/moved/f").await, b"f");
-    assert!(matches!(s.stat(&p("/a/deep")).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.stat(&p("/a/deep")).await,
+        Err(StoreError::NotFound)
+    ));
     // The counts followed: /a is empty now, /b is not.
     s.rmdir(&p("/a")).await.unwrap();
     assert!(matches!(s.rmdir(&p("/b")).await, Err(StoreError::NotEmpty)));
@@ -313,23 +452,50 @@ async fn renames() {
     ));
     // Overwrite rules.
     put(&s, "/h", b"h").await;
-    assert!(matches!(s.rename(&p("/g"), &p("/h"), false).await, Err(StoreError::AlreadyExists)));
+    assert!(matches!(
+        s.rename(&p("/g"), &p("/h"), false).await,
+        Err(StoreError::AlreadyExists)
+    ));
     s.rename(&p("/g"), &p("/h"), true).await.unwrap();
     assert_eq!(get(&s, "/h").await, b"g");
-    assert_eq!(blob_files(dir.path()), 2, "the replaced file's blob is gone");
-    assert!(matches!(s.rename(&p("/h"), &p("/b"), true).await, Err(StoreError::IsADirectory)));
-    assert!(matches!(s.rename(&p("/b"), &p("/h"), true).await, Err(StoreError::NotADirectory)));
+    assert_eq!(
+        blob_files(dir.path()),
+        2,
+        "the replaced file's blob is gone"
+    );
+    assert!(matches!(
+        s.rename(&p("/h"), &p("/b"), true).await,
+        Err(StoreError::IsADirectory)
+    ));
+    assert!(matches!(
+        s.rename(&p("/b"), &p("/h"), true).await,
+        Err(StoreError::NotADirectory)
+    ));
     s.mkdir(&p("/empty")).await.unwrap();
-    assert!(matches!(s.rename(&p("/empty"), &p("/b"), true).await, Err(StoreError::NotEmpty)));
+    assert!(matches!(
+        s.rename(&p("/empty"), &p("/b"), true).await,
+        Err(StoreError::NotEmpty)
+    ));
     s.mkdir(&p("/empty2")).await.unwrap();
     s.rename(&p("/empty"), &p("/empty2"), true).await.unwrap();
     // Same name: a no-op. Missing source or target parent: NotFound. The root: refused.
     s.rename(&p("/h"), &p("/h"), false).await.unwrap();
-    assert!(matches!(s.rename(&p("/zz"), &p("/y"), false).await, Err(StoreError::NotFound)));
-    assert!(matches!(s.rename(&p("/h"), &p("/no/y"), false).await, Err(StoreError::NotFound)));
-    assert!(matches!(s.rename(&p("/"), &p("/y"), false).await, Err(StoreError::NotPermitted)));
+    assert!(matches!(
+        s.rename(&p("/zz"), &p("/y"), false).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.rename(&p("/h"), &p("/no/y"), false).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.rename(&p("/"), &p("/y"), false).await,
+        Err(StoreError::NotPermitted)
+    ));
     // Rename within one directory keeps its count right.
-    s.rename(&p("/b/moved/f"), &p("/b/moved/f2"), false).await.unwrap();
+    s.rename(&p("/b/moved/f"), &p("/b/moved/f2"), false)
+        .await
+        .unwrap();
     s.delete(&p("/b/moved/f2")).await.unwrap();
     s.rmdir(&p("/b/moved")).await.unwrap();
     s.rmdir(&p("/b")).await.unwrap();
@@ -383,20 +549,32 @@ async fn accounts() {
         token_generation: 0,
     };
     s.create_user(&u).await.unwrap();
-    assert!(matches!(s.create_user(&u).await, Err(StoreError::AlreadyExists)));
+    assert!(matches!(
+        s.create_user(&u).await,
+        Err(StoreError::AlreadyExists)
+    ));
     assert_eq!(s.user("ann").await.unwrap(), Some(u.clone()));
     u.disabled = true;
     s.update_user(&u).await.unwrap();
     assert!(s.user("ann").await.unwrap().unwrap().disabled);
     assert_eq!(s.bump_token_generation("ann").await.unwrap(), 1);
     assert_eq!(s.bump_token_generation("ann").await.unwrap(), 2);
-    assert!(matches!(s.bump_token_generation("bob").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.bump_token_generation("bob").await,
+        Err(StoreError::NotFound)
+    ));
     let mut bob = u.clone();
     bob.name = "bob".into();
-    assert!(matches!(s.update_user(&bob).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.update_user(&bob).await,
+        Err(StoreError::NotFound)
+    ));
     assert_eq!(s.users().await.unwrap().len(), 1);
     s.delete_user("ann").await.unwrap();
-    assert!(matches!(s.delete_user("ann").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.delete_user("ann").await,
+        Err(StoreError::NotFound)
+    ));
     assert_eq!(s.user("ann").await.unwrap(), None);
     let mut seen = 0;
     while let Ok(AccountEvent::Changed { name }) = events.try_recv() {
