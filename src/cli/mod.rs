@@ -2,6 +2,7 @@
 
 mod logging;
 mod serve;
+mod token;
 mod user;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,9 @@ pub enum Command {
     /// Manage users (on a stopped server's store)
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Issue or revoke bearer tokens for the HTTP gateway (on a stopped server's store)
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -42,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(cmd) => user::run(&config, cmd),
+        Command::Token(cmd) => token::run(&config, cmd),
     }
 }
 

@@ -1,0 +1,240 @@
+//! Bodies both ways, streamed: the response body type, and request bodies turned into the
+//! store's upload streams with a size cap and a stall timeout.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use filegate_core::{BodyStream, ByteStream};
+
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::server::InFlight;
+
+/// Why a request body stream failed, carried inside the `io::Error` the store sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body larger than the configured cap")]
+    TooLarge,
+    #[error("request body stalled")]
+    Timeout,
+    #[error("request body interrupted")]
+    Interrupted,
+}
+
+impl BodyError {
+    fn into_io(self) -> std::io::Error {
+        std::io::Error::other(self)
+    }
+
+    /// The `BodyError` inside `e` (or inside an error it wraps), if any.
+    pub fn find(e: &(dyn std::error::Error + 'static)) -> Option<BodyError> {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = cur {
+            if let Some(b) = err.downcast_ref::<BodyError>() {
+                return Some(*b);
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if let Some(inner) = io.get_ref() {
+                    if let Some(b) = inner.downcast_ref::<BodyError>() {
+                        return Some(*b);
+                    }
+                }
+            }
+            cur = err.source();
+        }
+        None
+    }
+}
+
+/// A response body: empty, one buffer, or a stream from the store.
+pub struct Body {
+    kind: Kind,
+    /// Counts bytes sent, for the metrics.
+    sent: Option<Arc<AtomicU64>>,
+    /// Marks the connection busy until the body is done (for the idle timeout).
+    _in_flight: Option<InFlight>,
+}
+
+enum Kind {
+    Empty,
+    Full(Option<Bytes>),
+    Stream {
+        stream: ByteStream,
+        len: Option<u64>,
+    },
+}
+
+impl Body {
+    pub fn empty() -> Self {
+        Body::from_kind(Kind::Empty)
+    }
+
+    pub fn full(data: impl Into<Bytes>) -> Self {
+        let data: Bytes = data.into();
+        if data.is_empty() {
+            return Body::empty();
+        }
+        Body::from_kind(Kind::Full(Some(data)))
+    }
+
+    /// A streamed body of `len` bytes if known.
+    pub fn stream(stream: ByteStream, len: Option<u64>) -> Self {
+        Body::from_kind(Kind::Stream { stream, len })
+    }
+
+    fn from_kind(kind: Kind) -> Self {
+        Body {
+            kind,
+            sent: None,
+            _in_flight: None,
+        }
+    }
+
+    /// Attaches the byte counter and the connection's in-flight guard.
+    pub(crate) fn attach(&mut self, sent: Arc<AtomicU64>, in_flight: InFlight) {
+        self.sent = Some(sent);
+        self._in_flight = Some(in_flight);
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        let chunk = match &mut this.kind {
+            Kind::Empty => return Poll::Ready(None),
+            Kind::Full(data) => data.take(),
+            Kind::Stream { stream, .. } => loop {
+                match stream.as_mut().poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => break None,
+                    Poll::Ready(Some(Err(e))) => {
+                        tracing::warn!(error = %e, "download stream failed");
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
+                    Poll::Ready(Some(Ok(b))) => break Some(b),
+                }
+            },
+        };
+        match chunk {
+            Some(b) => {
+                if let Some(sent) = &this.sent {
+                    sent.fetch_add(b.len() as u64, Ordering::Relaxed);
+                }
+                Poll::Ready(Some(Ok(Frame::data(b))))
+            }
+            None => {
+                this.kind = Kind::Empty;
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Empty => true,
+            Kind::Full(d) => d.is_none(),
+            Kind::Stream { len, .. } => *len == Some(0),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(d) => SizeHint::with_exact(d.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Stream { len: Some(n), .. } => SizeHint::with_exact(*n),
+            Kind::Stream { len: None, .. } => SizeHint::default(),
+        }
+    }
+}
+
+/// Limits on a request body.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    /// Most bytes accepted; `None` for no cap.
+    pub max_bytes: Option<u64>,
+    /// Longest wait for the next chunk.
+    pub idle: Duration,
+}
+
+/// The request body as an upload stream for the store: data frames only, counted into
+/// `received`, failing with a [`BodyError`] past the cap or when it stalls.
+pub fn upload_stream(body: Incoming, limits: UploadLimits, received: Arc<AtomicU64>) -> BodyStream {
+    struct State {
+        body: Incoming,
+        total: u64,
+        done: bool,
+    }
+    let state = State {
+        body,
+        total: 0,
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, move |mut st| {
+        let received = Arc::clone(&received);
+        async move {
+            if st.done {
+                return None;
+            }
+            loop {
+                let next = match tokio::time::timeout(limits.idle, st.body.frame()).await {
+                    Err(_) => Err(BodyError::Timeout),
+                    Ok(None) => return None,
+                    Ok(Some(Err(e))) => {
+                        tracing::debug!(error = %e, "request body failed");
+                        Err(BodyError::Interrupted)
+                    }
+                    Ok(Some(Ok(frame))) => match frame.into_data() {
+                        Ok(data) => Ok(data),
+                        Err(_) => continue, // trailers
+                    },
+                };
+                return match next {
+                    Err(e) => {
+                        st.done = true;
+                        Some((Err(e.into_io()), st))
+                    }
+                    Ok(data) => {
+                        st.total += data.len() as u64;
+                        received.fetch_add(data.len() as u64, Ordering::Relaxed);
+                        if limits.max_bytes.is_some_and(|max| st.total > max) {
+                            st.done = true;
+                            Some((Err(BodyError::TooLarge.into_io()), st))
+                        } else {
+                            Some((Ok(data), st))
+                        }
+                    }
+                };
+            }
+        }
+    }))
+}
+
+/// Concatenates streams one after another (the parts of a multipart/byteranges body).
+pub fn chain(parts: Vec<ByteStream>) -> ByteStream {
+    Box::pin(futures::stream::iter(parts).flatten())
+}
+
+use futures::StreamExt as _;
+
+/// A stream that fails once with `e` (a part whose version changed under it).
+pub fn failing(e: std::io::Error) -> ByteStream {
+    Box::pin(futures::stream::once(async move { Err(e) }))
+}
+
+/// A single-buffer stream.
+pub fn once(data: Bytes) -> ByteStream {
+    Box::pin(futures::stream::once(async move { Ok(data) }))
+}
