@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Measures filegate (FTP and HTTP, one release process) beside vsftpd, pure-ftpd and nginx with
+# the shared harness (../shared/bench), all in one run.
+#
+#   bench/peers.sh [--quick] [bench.py args...]      e.g. --only small,conc,idle
+#
+# It builds the release binary, starts the peers (installing them on first use), starts filegate
+# on ports 23721 (FTP, passive 23722-23999) and 23780 (HTTP) on a fresh store with the harness's
+# user (benchftp / benchpass, home /), runs bench.py with filegate first (ratios are relative to
+# it), and writes bench/results/peers-<date>.{md,json}. Needs root (apt-get, a local user).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+SHARED="${SHARED_BENCH:-$ROOT/../shared/bench}"
+BASE="${BENCH_BASE:-/tmp/filegate-bench}"
+DATA="$BASE/filegate-data"
+OUT="$HERE/results"
+stamp="$(date -u +%Y%m%dT%H%M)"
+mkdir -p "$OUT" "$BASE"
+
+cargo build --release -p filegate --manifest-path "$ROOT/Cargo.toml"
+BIN="$ROOT/target/release/filegate"
+
+if [ ! -x "$BASE/pureftpd/usr/sbin/pure-ftpd" ] || ! command -v vsftpd >/dev/null || ! command -v nginx >/dev/null; then
+  "$SHARED/peers/peers.sh" install
+fi
+[ -x "$BASE/run/subreaper" ] || "$SHARED/peers/peers.sh" setup
+"$SHARED/peers/peers.sh" start >/dev/null 2>&1 || "$SHARED/peers/peers.sh" start
+
+rm -rf "$DATA"
+echo benchpass | "$BIN" --data-dir "$DATA" user add benchftp --home / --perms all >/dev/null
+"$BIN" --data-dir "$DATA" serve --ftp-addr 127.0.0.1:23721 --passive-ports 23722-23999 \
+  --http-addr 127.0.0.1:23780 --admin-password "$(head -c 12 /dev/urandom | base64)" \
+  2>"$BASE/filegate.log" >/dev/null &
+PID=$!
+trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q "filegate serving" "$BASE/filegate.log" && break; sleep 0.1; done
+grep -q "filegate serving" "$BASE/filegate.log" || { cat "$BASE/filegate.log"; exit 1; }
+
+cd "$SHARED"
+# shellcheck disable=SC2046
+python3 bench.py \
+  --ftp filegate-ftp=127.0.0.1:23721:benchftp:benchpass --pid filegate-ftp=$PID \
+  --http filegate-http=http://benchftp:benchpass@127.0.0.1:23780/ --pid filegate-http=$PID \
+  $(peers/peers.sh args) \
+  --json "$OUT/peers-$stamp.json" --md "$OUT/peers-$stamp.md" "$@"
+echo "results: $OUT/peers-$stamp.md"
