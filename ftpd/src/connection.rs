@@ -91,11 +91,18 @@ impl Connection {
     pub async fn run(mut self) -> io::Result<()> {
         self.send(&[Session::greeting()]).await?;
         let shutdown = self.shared.shutdown.clone();
+        let idle = self.shared.config.idle_timeout();
+        // Only input from the client moves the idle deadline (not account events).
+        let mut idle_deadline = tokio::time::Instant::now() + idle;
         loop {
             while let Some(line) = self.next_line() {
-                if let Flow::Close = self.run_line(line).await? {
+                // Boxed: the command's future is large and lives only while the command runs,
+                // so an idle session's task stays small.
+                if let Flow::Close = Box::pin(self.run_line(line)).await? {
                     return self.close().await;
                 }
+                // Idle time counts from the end of the last command (a transfer may be long).
+                idle_deadline = tokio::time::Instant::now() + idle;
                 if shutdown.is_cancelled() {
                     break;
                 }
@@ -114,7 +121,6 @@ impl Connection {
             if self.buf.capacity() - self.buf.len() < READ_RESERVE {
                 self.buf.reserve(READ_RESERVE);
             }
-            let idle = self.shared.config.idle_timeout();
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 ev = recv_event(&mut self.events) => {
@@ -127,14 +133,14 @@ impl Connection {
                         }
                     };
                     if affected {
-                        if let Some(reply) = self.session.recheck_account().await {
+                        if let Some(reply) = Box::pin(self.session.recheck_account()).await {
                             tracing::info!("account changed; closing the session");
                             self.send(&[reply]).await?;
                             return self.close().await;
                         }
                     }
                 }
-                r = tokio::time::timeout(idle, self.stream.read_buf(&mut self.buf)) => match r {
+                r = tokio::time::timeout_at(idle_deadline, self.stream.read_buf(&mut self.buf)) => match r {
                     Err(_) => {
                         self.send(&[Reply::new(Code::ServiceNotAvailable, "Idle timeout; closing the connection")]).await?;
                         return self.close().await;
@@ -194,7 +200,13 @@ impl Connection {
         let verb = cmd.verb();
         tracing::debug!(verb, "command");
         let was_logged_in = self.session.user().is_some();
+        // A password check waits for a slot (bounded CPU and memory for hashing).
+        let _slot = match cmd {
+            Command::Pass(_) => self.shared.logins_running.acquire().await.ok(),
+            _ => None,
+        };
         let outcome = self.session.handle(cmd, SystemTime::now()).await;
+        drop(_slot);
         if let Action::LoginFailed = outcome.action {
             let blocked = self
                 .shared
@@ -226,15 +238,15 @@ impl Connection {
             Action::Close => Flow::Close,
             Action::OpenPassive => {
                 let bound = self.shared.ports.bind(self.local.ip());
-                let port = bound
-                    .as_ref()
-                    .map_err(|e| io::Error::new(e.kind(), e.to_string()))
-                    .and_then(|l| l.local_addr().map(|a| a.port()));
-                if let Err(e) = &port {
-                    tracing::warn!(error = %e, "cannot open a passive port");
-                }
+                let port = match &bound {
+                    Ok((_, port)) => Ok(*port),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot open a passive port");
+                        Err(io::Error::new(e.kind(), e.to_string()))
+                    }
+                };
                 let reply = self.session.passive_opened(port);
-                self.passive = bound.ok();
+                self.passive = bound.ok().map(|(l, _)| l);
                 self.send(&[reply]).await?;
                 Flow::Continue
             }

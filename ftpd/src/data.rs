@@ -46,8 +46,8 @@ impl PortPool {
         }
     }
 
-    /// Binds a listener on `ip` at a free port of the range.
-    pub fn bind(&self, ip: IpAddr) -> io::Result<TcpListener> {
+    /// Binds a listener on `ip` at a free port of the range; returns it with its port.
+    pub fn bind(&self, ip: IpAddr) -> io::Result<(TcpListener, u16)> {
         let n = self.range.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "no free passive port");
@@ -59,7 +59,7 @@ impl PortPool {
             match bind_one(SocketAddr::new(ip, port)) {
                 Ok(l) => {
                     self.next.store((start + i + 1) % n, Ordering::Relaxed);
-                    return Ok(l);
+                    return Ok((l, port));
                 }
                 Err(e) => last_err = e,
             }
@@ -157,7 +157,7 @@ pub async fn open(plan: Plan, ctx: &TransferCtx) -> io::Result<TcpStream> {
         }
         Plan::Missing => return Err(io::Error::new(io::ErrorKind::NotConnected, "no data port")),
     };
-    let _ = stream.set_nodelay(true);
+    // No TCP_NODELAY: every send is one large write followed by FIN, which Nagle never delays.
     Ok(stream)
 }
 
@@ -459,7 +459,8 @@ mod tests {
         let pool = PortPool::new(range);
         assert!(pool.bind("127.0.0.1".parse().unwrap()).is_err());
         drop(busy);
-        let l = pool.bind("127.0.0.1".parse().unwrap()).unwrap();
+        let (l, got) = pool.bind("127.0.0.1".parse().unwrap()).unwrap();
+        assert_eq!(got, port);
         assert_eq!(l.local_addr().unwrap().port(), port);
     }
 }

@@ -28,4 +28,7 @@ pub mod server;
 pub mod session;
 
 pub use config::{FtpConfig, PortRange};
+
+#[cfg(test)]
+mod net_tests;
 pub use server::FtpServer;

@@ -834,4 +834,31 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        /// Framing invariants for any byte stream cut anywhere: no line holds an LF or is longer
+        /// than MAX_LINE, the buffer stays bounded, and parsing never panics.
+        #[test]
+        fn framing_invariants(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12_000), cut in 1usize..5000) {
+            let mut buf = BytesMut::new();
+            let mut r = LineReader::default();
+            for chunk in input.chunks(cut) {
+                buf.extend_from_slice(chunk);
+                while let Some(line) = r.next_line(&mut buf) {
+                    if let Line::Complete(l) = line {
+                        proptest::prop_assert!(!l.contains(&b'\n'));
+                        proptest::prop_assert!(l.len() <= MAX_LINE);
+                        let cmd = parse_command(&l);
+                        // Replies to any command are well-formed single or multi lines.
+                        if let Command::Error(e) = cmd {
+                            let wire = e.reply().encode();
+                            proptest::prop_assert!(wire.ends_with(b"\r\n"));
+                            proptest::prop_assert_eq!(wire.iter().filter(|&&b| b == b'\n').count(), 1);
+                        }
+                    }
+                }
+                proptest::prop_assert!(buf.len() <= MAX_LINE + 2);
+            }
+        }
+    }
 }

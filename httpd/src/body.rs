@@ -222,6 +222,72 @@ pub fn upload_stream(body: Incoming, limits: UploadLimits, received: Arc<AtomicU
     }))
 }
 
+/// Reads `len` bytes of `file` from `offset` in `chunk`-sized pieces on the blocking pool,
+/// keeping the next read in flight while the current piece is sent. The reads go into fresh
+/// uninitialized capacity (no zeroing), and large chunks keep the hops to the pool few. The
+/// caller must be the only user of the file's cursor.
+pub fn file_stream(file: Arc<std::fs::File>, offset: u64, len: u64, chunk: u64) -> ByteStream {
+    use tokio::task::JoinHandle;
+    struct St {
+        file: Arc<std::fs::File>,
+        pos: u64,
+        left: u64,
+        chunk: u64,
+        pending: Option<JoinHandle<std::io::Result<Bytes>>>,
+    }
+    fn spawn_read(st: &mut St) -> JoinHandle<std::io::Result<Bytes>> {
+        let n = st.left.min(st.chunk);
+        let (pos, file) = (st.pos, Arc::clone(&st.file));
+        st.pos += n;
+        st.left -= n;
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let want = usize::try_from(n).map_err(std::io::Error::other)?;
+            let mut buf = Vec::with_capacity(want);
+            let mut f = &*file;
+            f.seek(SeekFrom::Start(pos))?;
+            f.take(n).read_to_end(&mut buf)?;
+            if buf.len() != want {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "file shorter than its recorded size",
+                ));
+            }
+            Ok(Bytes::from(buf))
+        })
+    }
+    let st = St {
+        file,
+        pos: offset,
+        left: len,
+        chunk: chunk.max(4096),
+        pending: None,
+    };
+    Box::pin(futures::stream::unfold(st, |mut st| async move {
+        let handle = match st.pending.take() {
+            Some(h) => h,
+            None if st.left > 0 => spawn_read(&mut st),
+            None => return None,
+        };
+        let item = match handle.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        match item {
+            Ok(data) => {
+                if st.left > 0 {
+                    st.pending = Some(spawn_read(&mut st));
+                }
+                Some((Ok(data), st))
+            }
+            Err(e) => {
+                st.left = 0;
+                Some((Err(e), st))
+            }
+        }
+    }))
+}
+
 /// Concatenates streams one after another (the parts of a multipart/byteranges body).
 pub fn chain(parts: Vec<ByteStream>) -> ByteStream {
     Box::pin(futures::stream::iter(parts).flatten())

@@ -27,9 +27,34 @@ pub async fn get(
     let storage = ctx.storage();
     let wants_range = !head && headers.contains_key(RANGE);
     if !head && !wants_range && ctx.identity.principal.can(Permissions::READ) {
-        // The common case in one store call: open, then decide.
+        // A small file seen before: a stat (no open, no read) and the bytes from memory.
+        if ctx.gw.cache().admits(0) {
+            let entry = storage
+                .stat(&ctx.store_path)
+                .await
+                .map_err(|e| HttpError::from_store(e, Op::Read))?;
+            if entry.is_dir() {
+                return listing(ctx, headers, head).await;
+            }
+            if let Some(data) = ctx.gw.cache().get(&ctx.store_path, &entry.tag) {
+                return match preconditions::evaluate(headers, true, Some(&entry)) {
+                    Verdict::Proceed => Ok(from_memory(&entry, data)),
+                    Verdict::NotModified => Ok(not_modified(&entry)),
+                    Verdict::Failed => Err(HttpError::precondition_failed()),
+                };
+            }
+        }
+        // Otherwise one store call: open, then decide.
         return match storage.read(&ctx.store_path, 0, None).await {
             Ok(h) => match preconditions::evaluate(headers, true, Some(&h.entry)) {
+                Verdict::Proceed if ctx.gw.cache().admits(h.entry.size) => {
+                    let entry = h.entry.clone();
+                    let data = collect(h.body, entry.size).await?;
+                    ctx.gw
+                        .cache()
+                        .insert(&ctx.store_path, &entry.tag, data.clone());
+                    Ok(from_memory(&entry, data))
+                }
                 Verdict::Proceed => Ok(whole(h)),
                 Verdict::NotModified => Ok(not_modified(&h.entry)),
                 Verdict::Failed => Err(HttpError::precondition_failed()),
@@ -107,6 +132,38 @@ pub async fn get(
     ))
 }
 
+/// A small file's body whole in memory (at most `size` bytes are taken).
+async fn collect(mut body: filegate_core::ByteStream, size: u64) -> Result<Bytes, HttpError> {
+    use futures::StreamExt as _;
+    let failed = |e: std::io::Error| {
+        tracing::error!(error = %e, "reading a small file failed");
+        HttpError::internal("read failed")
+    };
+    let Some(first) = body.next().await.transpose().map_err(failed)? else {
+        return Ok(Bytes::new());
+    };
+    if first.len() as u64 >= size {
+        return Ok(first);
+    }
+    let mut buf = bytes::BytesMut::from(&first[..]);
+    while let Some(chunk) = body.next().await.transpose().map_err(failed)? {
+        buf.extend_from_slice(&chunk);
+        if buf.len() as u64 >= size {
+            break;
+        }
+    }
+    Ok(buf.freeze())
+}
+
+fn from_memory(entry: &Entry, data: Bytes) -> Response<Body> {
+    let len = data.len() as u64;
+    let mut resp = Response::new(Body::full(data));
+    file_headers(resp.headers_mut(), entry);
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(len));
+    resp
+}
+
 /// Headers every file response carries.
 fn file_headers(h: &mut HeaderMap, entry: &Entry) {
     validators(h, entry);
@@ -149,21 +206,40 @@ fn not_modified(entry: &Entry) -> Response<Body> {
     resp
 }
 
+/// Reads larger than this go through [`body::file_stream`] when the store has a local file.
+const DIRECT_READ_MIN: u64 = 256 * 1024;
+/// The piece size of [`body::file_stream`].
+const DIRECT_READ_CHUNK: u64 = 1024 * 1024;
+
+/// The body of a read handle: the store's stream, or for a large read of a local file, our
+/// own reader with big pieces and one read ahead.
+fn handle_body(h: ReadHandle) -> filegate_core::ByteStream {
+    match h.local_file {
+        Some(file) if h.len >= DIRECT_READ_MIN => {
+            drop(h.body); // the file's cursor is ours alone now
+            body::file_stream(file, h.offset, h.len, DIRECT_READ_CHUNK)
+        }
+        _ => h.body,
+    }
+}
+
 fn whole(h: ReadHandle) -> Response<Body> {
     let len = h.len;
-    let mut resp = Response::new(Body::stream(h.body, Some(len)));
-    file_headers(resp.headers_mut(), &h.entry);
+    let entry = h.entry.clone();
+    let mut resp = Response::new(Body::stream(handle_body(h), Some(len)));
+    file_headers(resp.headers_mut(), &entry);
     resp.headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from(len));
     resp
 }
 
 fn single(h: ReadHandle, r: ByteRange) -> Response<Body> {
-    let total = h.entry.size;
-    let mut resp = Response::new(Body::stream(h.body, Some(r.len())));
+    let entry = h.entry.clone();
+    let total = entry.size;
+    let mut resp = Response::new(Body::stream(handle_body(h), Some(r.len())));
     *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     let hm = resp.headers_mut();
-    file_headers(hm, &h.entry);
+    file_headers(hm, &entry);
     hm.insert(CONTENT_LENGTH, HeaderValue::from(r.len()));
     if let Ok(v) = HeaderValue::from_str(&r.content_range(total)) {
         hm.insert(CONTENT_RANGE, v);

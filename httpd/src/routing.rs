@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 
 use crate::auth::{Authn, Identity};
 use crate::body::{Body, UploadLimits};
+use crate::cache::SmallFileCache;
 use crate::error::{HttpError, ALLOWED_METHODS};
 use crate::metrics::Metrics;
 use crate::{dav, files, internal, paths, write, HttpConfig};
@@ -27,6 +28,7 @@ struct Shared {
     services: Services,
     authn: Authn,
     metrics: Metrics,
+    cache: SmallFileCache,
 }
 
 /// One authenticated request's target.
@@ -91,11 +93,13 @@ impl Gateway {
             Duration::from_secs(config.credential_cache_secs),
             config.max_concurrent_logins,
         );
+        let cache = SmallFileCache::new(config.small_file_max_bytes, config.small_file_cache_bytes);
         Gateway(Arc::new(Shared {
             config,
             services,
             authn,
             metrics: Metrics::default(),
+            cache,
         }))
     }
 
@@ -113,6 +117,10 @@ impl Gateway {
 
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    pub fn cache(&self) -> &SmallFileCache {
+        &self.0.cache
     }
 
     /// Answers one request; never fails (errors become responses).

@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand.
 
+mod compare;
 mod logging;
 mod serve;
 mod token;
@@ -31,6 +32,8 @@ pub enum Command {
     /// Issue or revoke bearer tokens for the HTTP gateway (on a stopped server's store)
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Measure the stateful (FTP) and stateless (HTTP) sides on the same work, side by side
+    Compare(compare::CompareArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(cmd) => user::run(&config, cmd),
         Command::Token(cmd) => token::run(&config, cmd),
+        Command::Compare(args) => compare::run(&config, args),
     }
 }
 

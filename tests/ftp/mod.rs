@@ -524,3 +524,27 @@ fn graceful_shutdown_lets_transfers_finish_and_closes_idle_sessions() {
     assert!(curl_status.success(), "the running transfer finished");
     assert_eq!(sha256_file(&back), sha256_file(&src));
 }
+
+#[test]
+fn fifty_clients_connecting_at_once_all_get_their_greeting() {
+    let server = TestServer::start();
+    let addr = server.ftp;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(50));
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+                s.set_read_timeout(Some(Duration::from_secs(15)))?;
+                let mut line = String::new();
+                BufReader::new(s).read_line(&mut line)?;
+                Ok::<String, std::io::Error>(line)
+            })
+        })
+        .collect();
+    for t in threads {
+        let line = t.join().unwrap().unwrap();
+        assert!(line.starts_with("220 "), "{line:?}");
+    }
+}

@@ -12,7 +12,6 @@
 //! `cargo run --release -p filegate-bench --bin sled_flush -- --flush async`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};

@@ -64,8 +64,9 @@ struct Args {
     /// Size of each small file in bytes.
     #[arg(long, default_value_t = 4096)]
     small_size: usize,
-    /// Concurrent clients for the small-file part, comma-separated (each a separate row).
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 8])]
+    /// Concurrent clients for the small-file part, comma-separated (each a separate row). Not 8
+    /// by default: 7 or more concurrent uploads can deadlock sled 0.34.7 (see README).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4])]
     concurrency: Vec<usize>,
     /// Size of the file read in the memory part, in GiB (default 4, 1 with --quick).
     #[arg(long)]
