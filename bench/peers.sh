@@ -3,9 +3,10 @@
 # the shared harness (../shared/bench), all in one run.
 #
 #   bench/peers.sh [--quick] [bench.py args...]      e.g. --only small,conc,idle
+#   FTP_PORT=23731 HTTP_PORT=23790 PASSIVE_PORTS=23732-23778 bench/peers.sh ...  (other ports)
 #
 # It builds the release binary, starts the peers (installing them on first use), starts filegate
-# on ports 23721 (FTP, passive 23722-23999) and 23780 (HTTP) on a fresh store with the harness's
+# on ports 23721 (FTP, passive 23722-23779) and 23780 (HTTP) on a fresh store with the harness's
 # user (benchftp / benchpass, home /), runs bench.py with filegate first (ratios are relative to
 # it), and writes bench/results/peers-<date>.{md,json}. Needs root (apt-get, a local user).
 set -euo pipefail
@@ -15,6 +16,9 @@ SHARED="${SHARED_BENCH:-$ROOT/../shared/bench}"
 BASE="${BENCH_BASE:-/tmp/filegate-bench}"
 DATA="$BASE/filegate-data"
 OUT="$HERE/results"
+FTP_PORT="${FTP_PORT:-23721}"
+HTTP_PORT="${HTTP_PORT:-23780}"
+PASSIVE="${PASSIVE_PORTS:-23722-23779}"
 stamp="$(date -u +%Y%m%dT%H%M)"
 mkdir -p "$OUT" "$BASE"
 
@@ -29,8 +33,8 @@ fi
 
 rm -rf "$DATA"
 echo benchpass | "$BIN" --data-dir "$DATA" user add benchftp --home / --perms all >/dev/null
-"$BIN" --data-dir "$DATA" serve --ftp-addr 127.0.0.1:23721 --passive-ports 23722-23999 \
-  --http-addr 127.0.0.1:23780 --admin-password "$(head -c 12 /dev/urandom | base64)" \
+"$BIN" --data-dir "$DATA" serve --ftp-addr 127.0.0.1:$FTP_PORT --passive-ports $PASSIVE \
+  --http-addr 127.0.0.1:$HTTP_PORT --admin-password "$(head -c 12 /dev/urandom | base64)" \
   2>"$BASE/filegate.log" >/dev/null &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
@@ -40,8 +44,8 @@ grep -q "filegate serving" "$BASE/filegate.log" || { cat "$BASE/filegate.log"; e
 cd "$SHARED"
 # shellcheck disable=SC2046
 python3 bench.py \
-  --ftp filegate-ftp=127.0.0.1:23721:benchftp:benchpass --pid filegate-ftp=$PID \
-  --http filegate-http=http://benchftp:benchpass@127.0.0.1:23780/ --pid filegate-http=$PID \
+  --ftp filegate-ftp=127.0.0.1:$FTP_PORT:benchftp:benchpass --pid filegate-ftp=$PID \
+  --http filegate-http=http://benchftp:benchpass@127.0.0.1:$HTTP_PORT/ --pid filegate-http=$PID \
   $(peers/peers.sh args) \
   --json "$OUT/peers-$stamp.json" --md "$OUT/peers-$stamp.md" "$@"
 echo "results: $OUT/peers-$stamp.md"
