@@ -31,7 +31,8 @@ pub fn free_port_range(n: u16) -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     for _ in 0..200 {
         let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 100;
-        let base = 30000 + ((std::process::id() as u16 % 50) * 200 + slot * n) % 18000;
+        // Below Linux's ephemeral range (32768+), where client sockets would collide.
+        let base = 20000 + ((std::process::id() as u16 % 50) * 200 + slot * n) % 12000;
         let all_free = (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
         if all_free {
             return (base, base + n - 1);
@@ -47,6 +48,8 @@ pub struct TestServer {
     pub ftp: SocketAddr,
     pub http: SocketAddr,
     pub passive: (u16, u16),
+    /// The store's directory (under `dir` unless the options named one).
+    pub data: PathBuf,
 }
 
 pub struct ServerOptions {
@@ -135,6 +138,7 @@ impl TestServer {
             ftp,
             http,
             passive,
+            data: data_dir,
         };
         if rx.recv_timeout(Duration::from_secs(60)).is_err() {
             panic!("filegate did not start within 60 s");
@@ -169,7 +173,7 @@ impl TestServer {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data.clone()
     }
 }
 
