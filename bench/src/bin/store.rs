@@ -78,7 +78,7 @@ struct Args {
     /// comes from disk. Off by default: the machine is shared and the page cache is everyone's.
     #[arg(long)]
     drop_caches: bool,
-    /// Unreported runs before the measured ones (large and small files). On this VM the first
+    /// Unreported runs before the measured ones of the large-file part. On this VM the first
     /// pass over fresh memory is several times slower (the host backs guest pages on first
     /// touch), which is not the store's doing.
     #[arg(long, default_value_t = 1)]
@@ -147,7 +147,7 @@ fn main() -> Result<()> {
         work.path().display()
     );
     println!(
-        "- runs: {} (after {} warm-up run(s) for the store parts); medians, with (min–max) over the runs\n",
+        "- runs: {} (after {} warm-up run(s) for the large file); medians, with (min–max) over the runs\n",
         cfg.runs, cfg.warmup
     );
 
@@ -544,8 +544,9 @@ fn small(cfg: &Config, rt: &tokio::runtime::Runtime, work: &Path) -> Result<()> 
     let mut parts: Vec<(String, Series)> = Vec::new();
     for &conc in &cfg.concurrency {
         let (mut ws, mut rs) = (Series::default(), Series::default());
-        for run in 0..cfg.warmup + cfg.runs {
-            let warm = run < cfg.warmup;
+        // No warm-up here: small files barely touch fresh memory, and a run costs a minute
+        // when the shared disk is busy.
+        for run in 0..cfg.runs {
             set_phase(&format!("small files, {conc} client(s), run {run}"));
             let dir = work.join(format!("small-{conc}-{run}"));
             let store = open(&dir)?;
@@ -578,19 +579,16 @@ fn small(cfg: &Config, rt: &tokio::runtime::Runtime, work: &Path) -> Result<()> 
                 .await?;
                 anyhow::Ok((w, r))
             })?;
-            if !warm {
-                ws.push(&w);
-                rs.push(&r);
-            }
+            ws.push(&w);
+            rs.push(&r);
             eprintln!(
-                "small c={conc} run {run}{}: write {:.0} files/s (p50 {:.3} ms, p99 {:.3} ms), read {:.0} files/s",
-                if warm { " (warm-up, not counted)" } else { "" },
+                "small c={conc} run {run}: write {:.0} files/s (p50 {:.3} ms, p99 {:.3} ms), read {:.0} files/s",
                 w.ops_per_s(),
                 w.p(50.0),
                 w.p(99.0),
                 r.ops_per_s()
             );
-            if conc == 1 && !warm {
+            if conc == 1 {
                 breakdown(cfg, rt, &store, &dir, run, &mut parts)?;
             }
             close_and_remove(store, &dir)?;
@@ -623,7 +621,9 @@ fn small(cfg: &Config, rt: &tokio::runtime::Runtime, work: &Path) -> Result<()> 
     Ok(())
 }
 
-const BREAKDOWN_OPS: usize = 2000;
+const BREAKDOWN_OPS: usize = 1000;
+/// How the rows of sub-steps in the breakdown start.
+const SUBSTEP: &str = "  of which";
 
 /// Times the pieces a small upload is made of, separately: the blob file's durable write
 /// (what `blobs.rs` does: temp file, write, fdatasync, rename, fsync of the shard directory),
@@ -727,9 +727,9 @@ fn breakdown(
     if parts.is_empty() {
         parts.extend(results.iter().map(|(n, _)| (n.clone(), Series::default())));
     }
-    for ((_, series), (_, p)) in parts.iter_mut().zip(&results) {
+    for ((name, series), (_, p)) in parts.iter_mut().zip(&results) {
         series.push(p);
-        if p.cpu.is_zero() {
+        if name.starts_with(SUBSTEP) {
             // Sub-steps have latencies only: no wall time or CPU figure of their own.
             series.ops.pop();
             series.cpu.pop();

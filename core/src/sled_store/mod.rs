@@ -174,7 +174,14 @@ impl SledStore {
     }
 
     async fn durable(&self) -> StoreResult<()> {
-        self.db.flush_async().await?;
+        // Not `flush_async`: in sled 0.34.7 seven or more concurrent `flush_async` calls can
+        // take all of sled's I/O threads and deadlock (sled issue 1308; reproduced by
+        // `cargo run -p filegate-bench --bin sled_flush -- --flush async`). A blocking flush on
+        // tokio's blocking pool does not.
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
         Ok(())
     }
 

@@ -597,3 +597,32 @@ async fn version_tags_differ_across_stores() {
     let tb = put(&sb, "/f", b"x").await.entry.tag;
     assert_ne!(ta, tb);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_uploads_complete() {
+    // sled 0.34.7's flush_async deadlocked with 7+ concurrent callers; the store must not.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path()));
+    let tasks: Vec<_> = (0..32)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move {
+                for i in 0..20 {
+                    let path = p(&format!("/t{t}-{}", i % 3));
+                    s.write(
+                        &path,
+                        WriteMode::Replace,
+                        Precondition::None,
+                        body_from_bytes(vec![t as u8; 4096]),
+                    )
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    let all = futures::future::join_all(tasks);
+    let done = tokio::time::timeout(std::time::Duration::from_secs(120), all).await;
+    assert!(done.is_ok(), "uploads hung");
+    assert_eq!(s.usage().await.unwrap().files, 96);
+}
