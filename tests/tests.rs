@@ -2,12 +2,14 @@
 //!
 //! # Layout
 //! - `common`: starting a real `filegate serve` on free loopback ports, finding client tools.
+//! - `attacks`: hostile clients against a real server.
 //! - `cli`: the command line (config, users, lock messages).
 //! - `compare`: `filegate compare --embedded --quick` reports every row with plausible numbers.
 //! - `faults`: a full disk under a running server.
 //! - `ftp`: the FTP front end with lftp, curl and Python's ftplib.
 //! - `http`: the HTTP gateway with curl, an HTTP client crate and a browser.
 
+mod attacks;
 mod cli;
 mod common;
 mod compare;
