@@ -7,6 +7,7 @@
 //! - `compare`: `filegate compare --embedded --quick` reports every row with plausible numbers.
 //! - `faults`: a full disk under a running server.
 //! - `ftp`: the FTP front end with lftp, curl and Python's ftplib.
+//! - `load`: FTP and HTTP clients at once on overlapping paths.
 //! - `http`: the HTTP gateway with curl, an HTTP client crate and a browser.
 
 mod attacks;
@@ -16,3 +17,4 @@ mod compare;
 mod faults;
 mod ftp;
 mod http;
+mod load;
