@@ -7,14 +7,24 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use filegate_core::{BodyStream, ByteStream};
 
-use http_body::{Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::sendfile::{placeholder, Job, Jobs, PLACEHOLDER_LEN};
 use crate::server::InFlight;
+
+/// Longest time an unread request body is drained after an error.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+/// Most bytes drained after an error.
+const DRAIN_BYTES: u64 = 8 << 30;
+/// Upload frames are gathered into pieces of at least this size before they go to the store.
+const COALESCE: usize = 256 * 1024;
+/// Piece size when a local file is read rather than sent with sendfile.
+const FILE_CHUNK: u64 = 1024 * 1024;
 
 /// Why a request body stream failed, carried inside the `io::Error` the store sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +78,14 @@ enum Kind {
         stream: ByteStream,
         len: Option<u64>,
     },
+    /// A range of a local file: sendfile placeholders on HTTP/1.x (when `jobs` is attached),
+    /// otherwise read by [`file_stream`] on first poll.
+    LocalFile {
+        file: Arc<std::fs::File>,
+        offset: u64,
+        len: u64,
+        jobs: Option<Arc<Jobs>>,
+    },
 }
 
 impl Body {
@@ -96,10 +114,29 @@ impl Body {
         }
     }
 
-    /// Attaches the byte counter and the connection's in-flight guard.
-    pub(crate) fn attach(&mut self, sent: Arc<AtomicU64>, in_flight: InFlight) {
+    /// `len` bytes of a local file from `offset`.
+    pub fn local_file(file: Arc<std::fs::File>, offset: u64, len: u64) -> Self {
+        Body::from_kind(Kind::LocalFile {
+            file,
+            offset,
+            len,
+            jobs: None,
+        })
+    }
+
+    /// Attaches the byte counter, the connection's in-flight guard, and (HTTP/1.x only) the
+    /// connection's sendfile jobs.
+    pub(crate) fn attach(
+        &mut self,
+        sent: Arc<AtomicU64>,
+        in_flight: InFlight,
+        jobs: Option<Arc<Jobs>>,
+    ) {
         self.sent = Some(sent);
         self._in_flight = Some(in_flight);
+        if let Kind::LocalFile { jobs: slot, .. } = &mut self.kind {
+            *slot = jobs;
+        }
     }
 }
 
@@ -112,8 +149,43 @@ impl http_body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
+        if let Kind::LocalFile {
+            file,
+            offset,
+            len,
+            jobs: None,
+        } = &this.kind
+        {
+            // No sendfile on this connection: read the file ourselves.
+            let stream = file_stream(Arc::clone(file), *offset, *len, FILE_CHUNK);
+            this.kind = Kind::Stream {
+                stream,
+                len: Some(*len),
+            };
+        }
         let chunk = match &mut this.kind {
             Kind::Empty => return Poll::Ready(None),
+            Kind::LocalFile {
+                file,
+                offset,
+                len,
+                jobs: Some(jobs),
+            } => {
+                if *len == 0 {
+                    None
+                } else {
+                    let n = (*len).min(PLACEHOLDER_LEN as u64) as usize;
+                    jobs.push(Job {
+                        file: Arc::clone(file),
+                        offset: *offset,
+                        len: n,
+                    });
+                    *offset += n as u64;
+                    *len -= n as u64;
+                    Some(placeholder(n))
+                }
+            }
+            Kind::LocalFile { jobs: None, .. } => None,
             Kind::Full(data) => data.take(),
             Kind::Stream { stream, .. } => loop {
                 match stream.as_mut().poll_next(cx) {
@@ -147,6 +219,7 @@ impl http_body::Body for Body {
             Kind::Empty => true,
             Kind::Full(d) => d.is_none(),
             Kind::Stream { len, .. } => *len == Some(0),
+            Kind::LocalFile { len, .. } => *len == 0,
         }
     }
 
@@ -156,6 +229,7 @@ impl http_body::Body for Body {
             Kind::Full(d) => SizeHint::with_exact(d.as_ref().map_or(0, |d| d.len() as u64)),
             Kind::Stream { len: Some(n), .. } => SizeHint::with_exact(*n),
             Kind::Stream { len: None, .. } => SizeHint::default(),
+            Kind::LocalFile { len, .. } => SizeHint::with_exact(*len),
         }
     }
 }
@@ -171,16 +245,40 @@ pub struct UploadLimits {
 
 /// The request body as an upload stream for the store: data frames only, counted into
 /// `received`, failing with a [`BodyError`] past the cap or when it stalls.
-pub fn upload_stream(body: Incoming, limits: UploadLimits, received: Arc<AtomicU64>) -> BodyStream {
+pub fn upload_stream(
+    body: Incoming,
+    limits: UploadLimits,
+    received: Arc<AtomicU64>,
+    leftover: Option<Leftover>,
+) -> BodyStream {
     struct State {
-        body: Incoming,
+        /// Always `Some` until the state is dropped.
+        body: Option<Incoming>,
+        /// Gets the body back if the stream is dropped before its end.
+        leftover: Option<Leftover>,
         total: u64,
         done: bool,
+        /// Small frames gathered into one piece (fewer hand-offs to the store's writer).
+        buf: BytesMut,
+    }
+    impl Drop for State {
+        fn drop(&mut self) {
+            if self.done {
+                return;
+            }
+            if let (Some(body), Some(slot)) = (self.body.take(), &self.leftover) {
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(body);
+                }
+            }
+        }
     }
     let state = State {
-        body,
+        body: Some(body),
+        leftover,
         total: 0,
         done: false,
+        buf: BytesMut::new(),
     };
     Box::pin(futures::stream::unfold(state, move |mut st| {
         let received = Arc::clone(&received);
@@ -189,9 +287,19 @@ pub fn upload_stream(body: Incoming, limits: UploadLimits, received: Arc<AtomicU
                 return None;
             }
             loop {
-                let next = match tokio::time::timeout(limits.idle, st.body.frame()).await {
+                let Some(body) = st.body.as_mut() else {
+                    return None;
+                };
+                let next = match tokio::time::timeout(limits.idle, body.frame()).await {
                     Err(_) => Err(BodyError::Timeout),
-                    Ok(None) => return None,
+                    Ok(None) => {
+                        st.done = true;
+                        if st.buf.is_empty() {
+                            return None;
+                        }
+                        let piece = st.buf.split().freeze();
+                        return Some((Ok(piece), st));
+                    }
                     Ok(Some(Err(e))) => {
                         tracing::debug!(error = %e, "request body failed");
                         Err(BodyError::Interrupted)
@@ -201,22 +309,30 @@ pub fn upload_stream(body: Incoming, limits: UploadLimits, received: Arc<AtomicU
                         Err(_) => continue, // trailers
                     },
                 };
-                return match next {
+                let data = match next {
+                    Ok(data) => data,
                     Err(e) => {
                         st.done = true;
-                        Some((Err(e.into_io()), st))
-                    }
-                    Ok(data) => {
-                        st.total += data.len() as u64;
-                        received.fetch_add(data.len() as u64, Ordering::Relaxed);
-                        if limits.max_bytes.is_some_and(|max| st.total > max) {
-                            st.done = true;
-                            Some((Err(BodyError::TooLarge.into_io()), st))
-                        } else {
-                            Some((Ok(data), st))
-                        }
+                        return Some((Err(e.into_io()), st));
                     }
                 };
+                st.total += data.len() as u64;
+                received.fetch_add(data.len() as u64, Ordering::Relaxed);
+                if limits.max_bytes.is_some_and(|max| st.total > max) {
+                    st.done = true;
+                    return Some((Err(BodyError::TooLarge.into_io()), st));
+                }
+                if st.buf.is_empty() && data.len() >= COALESCE {
+                    return Some((Ok(data), st));
+                }
+                if st.buf.is_empty() {
+                    st.buf.reserve(COALESCE);
+                }
+                st.buf.extend_from_slice(&data);
+                if st.buf.len() >= COALESCE {
+                    let piece = st.buf.split().freeze();
+                    return Some((Ok(piece), st));
+                }
             }
         }
     }))
@@ -286,6 +402,41 @@ pub fn file_stream(file: Arc<std::fs::File>, offset: u64, len: u64, chunk: u64) 
             }
         }
     }))
+}
+
+/// Reads and discards what is left of a request body after an early error response, so the
+/// client gets to read the response instead of a reset (like a lingering close); bounded in
+/// time and bytes. A client that waits for `100 Continue` sent nothing, so nothing is read.
+pub async fn drain(body: Incoming, headers: &http::HeaderMap) {
+    let expects_continue = headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        return;
+    }
+    drain_unread(body).await;
+}
+
+/// Where an upload stream hands the request body back when it is dropped before the end (the
+/// store stopped reading: a full disk, a failed precondition), so the handler can drain it.
+pub type Leftover = Arc<std::sync::Mutex<Option<Incoming>>>;
+
+/// Reads and discards the rest of a body whose reading already began (so `100 Continue` went
+/// out), bounded in time and bytes.
+pub async fn drain_unread(mut body: Incoming) {
+    if body.is_end_stream() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut total = 0u64;
+    while total < DRAIN_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                total += frame.data_ref().map_or(0, |d| d.len() as u64);
+            }
+            _ => break,
+        }
+    }
 }
 
 /// Concatenates streams one after another (the parts of a multipart/byteranges body).

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use filegate_core::VPath;
+use http::HeaderMap;
 
 /// Small files' bytes by path, with the tag of the version they belong to.
 pub struct SmallFileCache {
@@ -21,8 +22,16 @@ pub struct SmallFileCache {
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<VPath, (String, Bytes)>,
+    map: HashMap<VPath, Cached>,
     total: usize,
+}
+
+/// One cached version: its bytes and the headers of its 200 response, built once.
+#[derive(Clone)]
+pub struct Cached {
+    pub tag: String,
+    pub data: Bytes,
+    pub headers: HeaderMap,
 }
 
 impl SmallFileCache {
@@ -43,35 +52,42 @@ impl SmallFileCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The bytes of version `tag` of `path`, if cached.
-    pub fn get(&self, path: &VPath, tag: &str) -> Option<Bytes> {
+    /// Version `tag` of `path`, if cached.
+    pub fn get(&self, path: &VPath, tag: &str) -> Option<Cached> {
         let inner = self.lock();
         match inner.map.get(path) {
-            Some((t, b)) if t == tag => Some(b.clone()),
+            Some(c) if c.tag == tag => Some(c.clone()),
             _ => None,
         }
     }
 
-    /// Remembers the bytes of version `tag` of `path`.
-    pub fn insert(&self, path: &VPath, tag: &str, data: Bytes) {
+    /// Remembers version `tag` of `path`: its bytes and its response headers.
+    pub fn insert(&self, path: &VPath, tag: &str, data: Bytes, headers: HeaderMap) {
         if !self.admits(data.len() as u64) {
             return;
         }
         let mut inner = self.lock();
-        if let Some((_, old)) = inner.map.remove(path) {
-            inner.total -= old.len();
+        if let Some(old) = inner.map.remove(path) {
+            inner.total -= old.data.len();
         }
         while inner.total + data.len() > self.max_total {
             // Evict whichever entry comes first; the map's order is arbitrary enough.
             let Some(victim) = inner.map.keys().next().cloned() else {
                 break;
             };
-            if let Some((_, old)) = inner.map.remove(&victim) {
-                inner.total -= old.len();
+            if let Some(old) = inner.map.remove(&victim) {
+                inner.total -= old.data.len();
             }
         }
         inner.total += data.len();
-        inner.map.insert(path.clone(), (tag.to_owned(), data));
+        inner.map.insert(
+            path.clone(),
+            Cached {
+                tag: tag.to_owned(),
+                data,
+                headers,
+            },
+        );
     }
 
     pub fn total_bytes(&self) -> usize {
@@ -87,16 +103,17 @@ mod tests {
     fn hits_only_the_same_version_and_stays_bounded() {
         let c = SmallFileCache::new(10, 25);
         let p = |s: &str| VPath::parse(s).unwrap();
-        c.insert(&p("/a"), "t1", Bytes::from_static(b"0123456789"));
-        assert_eq!(c.get(&p("/a"), "t1").as_deref(), Some(&b"0123456789"[..]));
-        assert_eq!(c.get(&p("/a"), "t2"), None, "another version");
-        c.insert(&p("/big"), "t", Bytes::from(vec![0u8; 11]));
-        assert_eq!(c.get(&p("/big"), "t"), None, "too big to cache");
-        c.insert(&p("/a"), "t2", Bytes::from_static(b"new"));
-        assert_eq!(c.get(&p("/a"), "t1"), None);
+        let h = HeaderMap::new;
+        c.insert(&p("/a"), "t1", Bytes::from_static(b"0123456789"), h());
+        assert_eq!(&c.get(&p("/a"), "t1").unwrap().data[..], b"0123456789");
+        assert!(c.get(&p("/a"), "t2").is_none(), "another version");
+        c.insert(&p("/big"), "t", Bytes::from(vec![0u8; 11]), h());
+        assert!(c.get(&p("/big"), "t").is_none(), "too big to cache");
+        c.insert(&p("/a"), "t2", Bytes::from_static(b"new"), h());
+        assert!(c.get(&p("/a"), "t1").is_none());
         assert_eq!(c.total_bytes(), 3);
         for i in 0..10 {
-            c.insert(&p(&format!("/f{i}")), "t", Bytes::from(vec![1u8; 10]));
+            c.insert(&p(&format!("/f{i}")), "t", Bytes::from(vec![1u8; 10]), h());
             assert!(c.total_bytes() <= 25);
         }
         assert!(!SmallFileCache::new(10, 0).admits(1));

@@ -36,9 +36,13 @@ pub async fn get(
             if entry.is_dir() {
                 return listing(ctx, headers, head).await;
             }
-            if let Some(data) = ctx.gw.cache().get(&ctx.store_path, &entry.tag) {
+            if let Some(hit) = ctx.gw.cache().get(&ctx.store_path, &entry.tag) {
                 return match preconditions::evaluate(headers, true, Some(&entry)) {
-                    Verdict::Proceed => Ok(from_memory(&entry, data)),
+                    Verdict::Proceed => {
+                        let mut resp = Response::new(Body::full(hit.data));
+                        *resp.headers_mut() = hit.headers;
+                        Ok(resp)
+                    }
                     Verdict::NotModified => Ok(not_modified(&entry)),
                     Verdict::Failed => Err(HttpError::precondition_failed()),
                 };
@@ -50,10 +54,14 @@ pub async fn get(
                 Verdict::Proceed if ctx.gw.cache().admits(h.entry.size) => {
                     let entry = h.entry.clone();
                     let data = collect(h.body, entry.size).await?;
-                    ctx.gw
-                        .cache()
-                        .insert(&ctx.store_path, &entry.tag, data.clone());
-                    Ok(from_memory(&entry, data))
+                    let resp = from_memory(&entry, data.clone());
+                    ctx.gw.cache().insert(
+                        &ctx.store_path,
+                        &entry.tag,
+                        data,
+                        resp.headers().clone(),
+                    );
+                    Ok(resp)
                 }
                 Verdict::Proceed => Ok(whole(h)),
                 Verdict::NotModified => Ok(not_modified(&h.entry)),
@@ -206,27 +214,25 @@ fn not_modified(entry: &Entry) -> Response<Body> {
     resp
 }
 
-/// Reads larger than this go through [`body::file_stream`] when the store has a local file.
+/// Reads at least this long of a local file are sent with sendfile (HTTP/1.x) or read in
+/// large pieces (HTTP/2) instead of through the store's stream.
 const DIRECT_READ_MIN: u64 = 256 * 1024;
-/// The piece size of [`body::file_stream`].
-const DIRECT_READ_CHUNK: u64 = 1024 * 1024;
 
-/// The body of a read handle: the store's stream, or for a large read of a local file, our
-/// own reader with big pieces and one read ahead.
-fn handle_body(h: ReadHandle) -> filegate_core::ByteStream {
+/// The body of a read handle.
+fn handle_body(h: ReadHandle) -> Body {
     match h.local_file {
         Some(file) if h.len >= DIRECT_READ_MIN => {
             drop(h.body); // the file's cursor is ours alone now
-            body::file_stream(file, h.offset, h.len, DIRECT_READ_CHUNK)
+            Body::local_file(file, h.offset, h.len)
         }
-        _ => h.body,
+        _ => Body::stream(h.body, Some(h.len)),
     }
 }
 
 fn whole(h: ReadHandle) -> Response<Body> {
     let len = h.len;
     let entry = h.entry.clone();
-    let mut resp = Response::new(Body::stream(handle_body(h), Some(len)));
+    let mut resp = Response::new(handle_body(h));
     file_headers(resp.headers_mut(), &entry);
     resp.headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from(len));
@@ -236,7 +242,7 @@ fn whole(h: ReadHandle) -> Response<Body> {
 fn single(h: ReadHandle, r: ByteRange) -> Response<Body> {
     let entry = h.entry.clone();
     let total = entry.size;
-    let mut resp = Response::new(Body::stream(handle_body(h), Some(r.len())));
+    let mut resp = Response::new(handle_body(h));
     *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     let hm = resp.headers_mut();
     file_headers(hm, &entry);

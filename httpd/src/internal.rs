@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use filegate_core::token::{self, IssueRequest, TokenError};
 use filegate_core::VPath;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::request::Parts;
+use http::{Method, Response, StatusCode};
 
 use crate::body::Body;
 use crate::error::HttpError;
@@ -18,16 +18,16 @@ use crate::routing::Gateway;
 
 pub async fn handle(
     gw: &Gateway,
-    req: Request<Incoming>,
+    req: &Parts,
     peer: SocketAddr,
 ) -> Result<Response<Body>, HttpError> {
-    let path = req.uri().path();
-    let method = req.method();
+    let path = req.uri.path();
+    let method = &req.method;
     let read = method == Method::GET || method == Method::HEAD;
     match path {
         "/_/health" if read => health(gw, method == Method::HEAD).await,
         "/_/metrics" if read => metrics(gw, peer, method == Method::HEAD).await,
-        "/_/token" if method == Method::POST => mint(gw, &req).await,
+        "/_/token" if method == Method::POST => mint(gw, req).await,
         "/_/health" | "/_/metrics" => Err(HttpError::method_not_allowed("GET, HEAD")),
         "/_/token" => Err(HttpError::method_not_allowed("POST")),
         _ => Err(HttpError::not_found()),
@@ -106,12 +106,12 @@ fn flag(v: Option<String>) -> Result<bool, HttpError> {
 
 /// `POST /_/token?ttl=1h&read_only=true&prefix=/dir` with Basic credentials: a signed token
 /// for the caller, as JSON.
-async fn mint(gw: &Gateway, req: &Request<Incoming>) -> Result<Response<Body>, HttpError> {
-    let principal = gw.authn().basic_only(req.headers()).await?;
+async fn mint(gw: &Gateway, req: &Parts) -> Result<Response<Body>, HttpError> {
+    let principal = gw.authn().basic_only(&req.headers).await?;
     if principal.anonymous {
         return Err(HttpError::forbidden("anonymous users cannot get tokens"));
     }
-    let q = req.uri().query();
+    let q = req.uri.query();
     let ttl = match query_param(q, "ttl") {
         Some(t) => token::parse_ttl(&t).map_err(|e| HttpError::bad_request(e.to_string()))?,
         None => Duration::from_secs(3600),

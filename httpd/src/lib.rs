@@ -5,6 +5,8 @@
 //! revocation) lives in the store.
 //!
 //! # Layout
+//! - [`sendfile`]: zero-copy file bodies on HTTP/1.x (placeholder chunks the IO turns into
+//!   `sendfile`).
 //! - [`server`]: the accept loop, connection limits, timeouts, h1/h2c, graceful shutdown.
 //! - [`routing`]: the per-request service: hygiene checks, authentication, dispatch by method.
 //! - [`files`]: GET and HEAD of files (validators, ranges, multipart/byteranges).
@@ -38,6 +40,7 @@ pub mod paths;
 pub mod preconditions;
 pub mod ranges;
 pub mod routing;
+pub mod sendfile;
 pub mod server;
 pub mod write;
 
@@ -90,6 +93,9 @@ pub struct HttpConfig {
     pub small_file_cache_bytes: usize,
     /// Largest file the small-file cache holds.
     pub small_file_max_bytes: u64,
+    /// Send large file bodies with sendfile on HTTP/1.x (the kernel copies page cache to the
+    /// socket).
+    pub sendfile: bool,
 }
 
 impl Default for HttpConfig {
@@ -111,6 +117,7 @@ impl Default for HttpConfig {
             token_max_ttl_secs: 30 * 24 * 3600,
             small_file_cache_bytes: 64 << 20,
             small_file_max_bytes: 64 << 10,
+            sendfile: true,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use filegate_core::token::TokenKey;
 use filegate_core::{Permissions, Services, VPath};
 use http::header::{HeaderValue, ALLOW, HOST};
+use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
@@ -144,13 +145,32 @@ impl Gateway {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response<Body>, HttpError> {
-        check_host(&req)?;
-        let raw_path = req.uri().path();
+        let (parts, body) = req.into_parts();
+        let mut body = Some(body);
+        let result = self.route_parts(&parts, &mut body, peer).await;
+        if result.is_err() {
+            if let Some(b) = body.take() {
+                // Read what the client is still sending, so it sees the error instead of a
+                // reset connection.
+                crate::body::drain(b, &parts.headers).await;
+            }
+        }
+        result
+    }
+
+    async fn route_parts(
+        &self,
+        req: &Parts,
+        body: &mut Option<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, HttpError> {
+        check_host(&req.headers, req.version)?;
+        let raw_path = req.uri.path();
         if raw_path == "/_" || raw_path.starts_with("/_/") {
             return internal::handle(self, req, peer).await;
         }
         let target = paths::decode(raw_path)?;
-        let method = req.method().clone();
+        let method = req.method.clone();
         if method == Method::OPTIONS {
             let mut resp = Response::new(Body::empty());
             *resp.status_mut() = StatusCode::NO_CONTENT;
@@ -169,9 +189,9 @@ impl Gateway {
         if !known.contains(&method) && !webdav {
             return Err(HttpError::method_not_allowed(ALLOWED_METHODS));
         }
-        let query = req.uri().query().map(str::to_owned);
+        let query = req.uri.query().map(str::to_owned);
         let token = paths::query_param(query.as_deref(), "token");
-        let identity = self.authn().identify(req.headers(), token).await?;
+        let identity = self.authn().identify(&req.headers, token).await?;
         if !identity.allows_path(&target.path) {
             return Err(HttpError::forbidden("outside the token's scope"));
         }
@@ -189,14 +209,14 @@ impl Gateway {
             query,
         };
         match method.as_str() {
-            "GET" => files::get(&ctx, req.headers(), false).await,
-            "HEAD" => files::get(&ctx, req.headers(), true).await,
-            "PUT" => write::put(&ctx, req).await,
-            "POST" => write::post(&ctx, req).await,
-            "DELETE" => dav::delete(&ctx, req.headers()).await,
-            "MKCOL" => dav::mkcol(&ctx, req.headers()).await,
-            "MOVE" => dav::move_or_copy(&ctx, req.headers(), true).await,
-            "COPY" => dav::move_or_copy(&ctx, req.headers(), false).await,
+            "GET" => files::get(&ctx, &req.headers, false).await,
+            "HEAD" => files::get(&ctx, &req.headers, true).await,
+            "PUT" => write::put(&ctx, req, body).await,
+            "POST" => write::post(&ctx, req, body).await,
+            "DELETE" => dav::delete(&ctx, &req.headers).await,
+            "MKCOL" => dav::mkcol(&ctx, &req.headers).await,
+            "MOVE" => dav::move_or_copy(&ctx, &req.headers, true).await,
+            "COPY" => dav::move_or_copy(&ctx, &req.headers, false).await,
             _ => Err(HttpError::method_not_allowed(ALLOWED_METHODS)),
         }
     }
@@ -204,14 +224,14 @@ impl Gateway {
 
 /// RFC 9112 3.2: an HTTP/1.1 request needs exactly one Host field; no version may send two.
 /// A present value must be a valid authority (or empty).
-fn check_host<B>(req: &Request<B>) -> Result<(), HttpError> {
-    let mut hosts = req.headers().get_all(HOST).iter();
+fn check_host(headers: &http::HeaderMap, version: Version) -> Result<(), HttpError> {
+    let mut hosts = headers.get_all(HOST).iter();
     let first = hosts.next();
     if hosts.next().is_some() {
         return Err(HttpError::bad_request("more than one Host header"));
     }
     match first {
-        None if req.version() == Version::HTTP_11 => Err(HttpError::bad_request(
+        None if version == Version::HTTP_11 => Err(HttpError::bad_request(
             "an HTTP/1.1 request needs a Host header",
         )),
         Some(v) if !v.is_empty() => {
@@ -243,6 +263,7 @@ mod tests {
             }
             b.body(()).unwrap()
         };
+        let check_host = |r: &Request<()>| super::check_host(r.headers(), r.version());
         assert!(check_host(&req(Version::HTTP_11, &["a:1"])).is_ok());
         assert!(check_host(&req(Version::HTTP_11, &[])).is_err());
         assert!(check_host(&req(Version::HTTP_11, &["a", "a"])).is_err());

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use filegate_core::metrics::GaugeGuard;
 use hyper::body::Incoming;
-use hyper::Request;
+use hyper::{Request, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::routing::Gateway;
+use crate::sendfile::{Jobs, SendfileIo};
 use crate::HttpConfig;
 
 /// What a connection's idle timer watches: requests in flight and the last activity.
@@ -128,6 +129,8 @@ fn builder(config: &HttpConfig) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs.max(1)))
         .max_buf_size(config.max_header_bytes.max(8192))
         .max_headers(config.max_headers.max(1))
+        // Queue body chunks by reference (never copy them): sendfile placeholders rely on it.
+        .writev(true)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())
@@ -149,20 +152,27 @@ async fn connection(
     let gauges = Arc::clone(&gateway.services().gauges);
     let _gauge = GaugeGuard::new(&gauges.http_connections);
     let activity = Arc::new(Activity::new());
+    let jobs = Arc::new(Jobs::default());
+    let sendfile = gateway.config().sendfile;
     let service = {
         let activity = Arc::clone(&activity);
+        let jobs = Arc::clone(&jobs);
         hyper::service::service_fn(move |req: Request<Incoming>| {
             let gateway = gateway.clone();
             let in_flight = InFlight::new(&activity);
+            // HTTP/2 copies data into its frames: placeholders are for HTTP/1.x only.
+            let h1 = req.version() <= Version::HTTP_11;
+            let jobs = (sendfile && h1).then(|| Arc::clone(&jobs));
             async move {
                 let mut resp = gateway.handle(req, peer).await;
                 let sent = Arc::clone(&gateway.metrics().sent);
-                resp.body_mut().attach(sent, in_flight);
+                resp.body_mut().attach(sent, in_flight, jobs);
                 Ok::<_, Infallible>(resp)
             }
         })
     };
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let io = SendfileIo::new(stream, jobs);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut closing = false;
     loop {

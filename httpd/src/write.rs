@@ -9,15 +9,22 @@ use http::header::{
     HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HOST,
     IF_MATCH, IF_NONE_MATCH, IF_UNMODIFIED_SINCE, LOCATION, ORIGIN,
 };
-use http::{Request, Response, StatusCode};
+use http::request::Parts;
+use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use crate::body::{upload_stream, Body, BodyError};
+use crate::body::{upload_stream, Body, BodyError, Leftover};
 use crate::error::{HttpError, Op};
 use crate::paths::{encode_query_value, href};
 use crate::preconditions::{self, TagList, Verdict};
 use crate::routing::Ctx;
+
+/// The request body, taken once.
+fn take_body(body: &mut Option<Incoming>) -> Result<Incoming, HttpError> {
+    body.take()
+        .ok_or_else(|| HttpError::internal("request body already taken"))
+}
 
 /// 413 now if the declared length is over the cap.
 fn check_declared_length(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<(), HttpError> {
@@ -31,17 +38,22 @@ fn check_declared_length(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<(), HttpE
     }
 }
 
-fn body_stream(ctx: &Ctx<'_>, body: Incoming) -> BodyStream {
+fn body_stream(ctx: &Ctx<'_>, body: Incoming, leftover: Option<Leftover>) -> BodyStream {
     upload_stream(
         body,
         ctx.upload_limits(),
         Arc::clone(&ctx.gw.metrics().received),
+        leftover,
     )
 }
 
-pub async fn put(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+pub async fn put(
+    ctx: &Ctx<'_>,
+    req: &Parts,
+    body: &mut Option<Incoming>,
+) -> Result<Response<Body>, HttpError> {
     ctx.require(Permissions::WRITE)?;
-    let headers = req.headers();
+    let headers = &req.headers;
     if headers.contains_key(CONTENT_RANGE) {
         // RFC 9110 14.5: partial PUT is not supported; never treat it as a whole replacement.
         return Err(HttpError::bad_request(
@@ -55,13 +67,35 @@ pub async fn put(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Response<Body>
         ));
     }
     check_declared_length(ctx, headers)?;
+    // A missing parent is found before the body is taken, so the client gets its 409.
+    if let Some(parent) = ctx.store_path.parent() {
+        match ctx.storage().stat(&parent).await {
+            Ok(e) if e.is_dir() => {}
+            Ok(_) | Err(StoreError::NotFound) | Err(StoreError::NotADirectory) => {
+                return Err(HttpError::from_store(StoreError::NotFound, Op::Write));
+            }
+            Err(e) => return Err(HttpError::from_store(e, Op::Write)),
+        }
+    }
     let precondition = put_precondition(ctx, headers).await?;
-    let body = body_stream(ctx, req.into_body());
-    let outcome = ctx
+    let leftover = Leftover::default();
+    let body = body_stream(ctx, take_body(body)?, Some(Arc::clone(&leftover)));
+    let written = ctx
         .storage()
         .write(&ctx.store_path, WriteMode::Replace, precondition, body)
-        .await
-        .map_err(|e| HttpError::from_store(e, Op::Write))?;
+        .await;
+    let outcome = match written {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // The store stopped reading mid-body (a full disk, say): read the rest so the
+            // client sees the answer rather than a reset.
+            let rest = leftover.lock().ok().and_then(|mut slot| slot.take());
+            if let Some(rest) = rest {
+                crate::body::drain_unread(rest).await;
+            }
+            return Err(HttpError::from_store(e, Op::Write));
+        }
+    };
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = if outcome.created {
         StatusCode::CREATED
@@ -119,8 +153,12 @@ struct Stored {
 
 /// The HTML form's upload: a multipart POST to a directory; each file part is streamed into
 /// the store under its (base) file name.
-pub async fn post(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
-    let headers = req.headers();
+pub async fn post(
+    ctx: &Ctx<'_>,
+    req: &Parts,
+    body: &mut Option<Incoming>,
+) -> Result<Response<Body>, HttpError> {
+    let headers = &req.headers;
     let ct = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -132,7 +170,7 @@ pub async fn post(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Response<Body
         ));
     }
     ctx.require(Permissions::WRITE)?;
-    check_origin(headers, req.uri().authority().map(|a| a.as_str()))?;
+    check_origin(headers, req.uri.authority().map(|a| a.as_str()))?;
     check_declared_length(ctx, headers)?;
     let dir = ctx
         .storage()
@@ -150,9 +188,7 @@ pub async fn post(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Response<Body
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
-    let (parts, body) = req.into_parts();
-    drop(parts);
-    let mut form = multer::Multipart::new(body_stream(ctx, body), boundary);
+    let mut form = multer::Multipart::new(body_stream(ctx, take_body(body)?, None), boundary);
     let mut stored = Vec::new();
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
         let Some(raw_name) = field.file_name() else {

@@ -52,20 +52,11 @@ pub struct TestServer {
     pub data: PathBuf,
 }
 
+#[derive(Default)]
 pub struct ServerOptions {
     pub extra_args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub data_dir: Option<PathBuf>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            extra_args: Vec::new(),
-            env: Vec::new(),
-            data_dir: None,
-        }
-    }
 }
 
 impl TestServer {

@@ -88,7 +88,15 @@ fn http_replace_during_ftp_download_keeps_the_old_version() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    // Replace only once the download is under way (logging in takes a while in debug builds).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 256 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the FTP download did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     rt().block_on(async {
         let r = send_admin(server.http, "PUT", "/swap.bin", &[], new.clone()).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);

@@ -51,6 +51,30 @@ fn curl_upload_download_ranges_conditional() {
     let (ok, _, err) = curl(&["-f", "-u", &u, "-o", &dst_s, &url]);
     assert!(ok, "{err}");
     assert_eq!(sha256_file(&src), sha256_file(&dst), "bytes identical");
+    // The same over HTTP/2 (read in pieces, no sendfile), and a large range over HTTP/1.1
+    // (sendfile from an offset).
+    let (ok, _, err) = curl(&[
+        "-f",
+        "--http2-prior-knowledge",
+        "-u",
+        &u,
+        "-o",
+        &dst_s,
+        &url,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        sha256_file(&src),
+        sha256_file(&dst),
+        "bytes identical over h2"
+    );
+    let (ok, _, err) = curl(&["-f", "-u", &u, "-r", "1000001-3000000", "-o", &dst_s, &url]);
+    assert!(ok, "{err}");
+    let whole = std::fs::read(&src).unwrap();
+    assert!(
+        std::fs::read(&dst).unwrap() == whole[1_000_001..=3_000_000],
+        "large range"
+    );
 
     // -r ranges.
     let (ok, out, err) = curl(&["-f", "-u", &u, "-r", "0-9", &server.http_url("/txt")]);

@@ -139,10 +139,7 @@ fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Vec<(String, &'a [u8])
     let delim = format!("--{boundary}");
     let mut out = Vec::new();
     let mut rest = body;
-    loop {
-        let Some(i) = find(rest, delim.as_bytes()) else {
-            break;
-        };
+    while let Some(i) = find(rest, delim.as_bytes()) {
         rest = &rest[i + delim.len()..];
         if rest.starts_with(b"--") {
             break;
@@ -258,8 +255,10 @@ fn put_semantics() {
         assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
         assert_eq!(send_admin(a, "GET", "/new.txt", &[], "").await.text(), "n");
 
-        // Missing parent: 409.
+        // Missing parent: 409, read by the client even while it is still sending a large body.
         let r = send_admin(a, "PUT", "/no/such/dir.txt", &[], "x").await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        let r = send_admin(a, "PUT", "/no/such/big.bin", &[], vec![7u8; 8 << 20]).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
 
         // Content-Range on PUT: 400, never a truncation.
@@ -672,5 +671,96 @@ fn health_and_metrics() {
         assert!(text.contains("filegate_http_sent_bytes_total "));
         let r = send(a, "POST", "/_/metrics", &[], "").await;
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    });
+}
+
+#[test]
+fn cli_tokens_and_revocation_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let opts = || ServerOptions {
+        data_dir: Some(data.clone()),
+        ..Default::default()
+    };
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(crate::common::filegate_bin())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // A token minted over HTTP before a restart still works after it (the key is in the store).
+    let mut server = TestServer::start_with(opts());
+    let minted = rt().block_on(async {
+        send_admin(server.http, "PUT", "/f.txt", &[], "F").await;
+        let r = send_admin(server.http, "POST", "/_/token?ttl=1h", &[], "").await;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    });
+    server.stop();
+    drop(server);
+    let issued = cli(&[
+        "token",
+        "issue",
+        "--user",
+        "admin",
+        "--ttl",
+        "10m",
+        "--read-only",
+    ]);
+    assert!(issued.starts_with("fgt1."), "{issued}");
+    let server = TestServer::start_with(opts());
+    rt().block_on(async {
+        for t in [&minted, &issued] {
+            let auth = format!("Bearer {t}");
+            let r = send(
+                server.http,
+                "GET",
+                "/f.txt",
+                &[("authorization", &auth)],
+                "",
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "token works across a restart");
+        }
+        let auth = format!("Bearer {issued}");
+        let r = send(
+            server.http,
+            "PUT",
+            "/g.txt",
+            &[("authorization", &auth)],
+            "g",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "--read-only");
+    });
+    let mut server = server;
+    server.stop();
+    drop(server);
+    let out = cli(&["token", "revoke", "--user", "admin"]);
+    assert!(out.contains("revoked"), "{out}");
+    let server = TestServer::start_with(opts());
+    rt().block_on(async {
+        for t in [&minted, &issued] {
+            let auth = format!("Bearer {t}");
+            let r = send(
+                server.http,
+                "GET",
+                "/f.txt",
+                &[("authorization", &auth)],
+                "",
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "revoked");
+        }
+        let r = send_admin(server.http, "GET", "/f.txt", &[], "").await;
+        assert_eq!(r.status, StatusCode::OK, "Basic still works");
     });
 }
