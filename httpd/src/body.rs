@@ -287,9 +287,7 @@ pub fn upload_stream(
                 return None;
             }
             loop {
-                let Some(body) = st.body.as_mut() else {
-                    return None;
-                };
+                let body = st.body.as_mut()?;
                 let next = match tokio::time::timeout(limits.idle, body.frame()).await {
                     Err(_) => Err(BodyError::Timeout),
                     Ok(None) => {
