@@ -37,6 +37,8 @@ pub struct FtpConfig {
     /// Consecutive refused commands (syntax errors, unknown verbs, bad sequence, not logged
     /// in) before the connection is closed with 421.
     pub max_bad_commands: u32,
+    /// Threads that run the sessions, each with its own event loop (0: one per CPU).
+    pub worker_threads: usize,
 }
 
 impl Default for FtpConfig {
@@ -57,6 +59,7 @@ impl Default for FtpConfig {
             max_login_failures: 5,
             login_block_secs: 300,
             max_bad_commands: 20,
+            worker_threads: 0,
         }
     }
 }

@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use filegate_core::AccountEvent;
 use futures::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -51,9 +51,12 @@ pub(crate) struct Connection {
     /// The protocol state.
     session: Session,
     /// The passive port of a PASV/EPSV, until a transfer uses it.
-    passive: Option<TcpListener>,
+    passive: Option<std::net::TcpListener>,
+    /// The client: limits count per its address, data connections may only be with it.
     peer: SocketAddr,
+    /// Our end of the control connection: passive ports are bound on its address.
     local: SocketAddr,
+    /// Settings, store, port pool and limits of the whole server.
     shared: Arc<Shared>,
     /// Account changes, to close a revoked user's session at once; `None` once closed.
     events: Option<broadcast::Receiver<AccountEvent>>,
@@ -200,13 +203,7 @@ impl Connection {
         let verb = cmd.verb();
         tracing::debug!(verb, "command");
         let was_logged_in = self.session.user().is_some();
-        // A password check waits for a slot (bounded CPU and memory for hashing).
-        let _slot = match cmd {
-            Command::Pass(_) => self.shared.logins_running.acquire().await.ok(),
-            _ => None,
-        };
         let outcome = self.session.handle(cmd, SystemTime::now()).await;
-        drop(_slot);
         if let Action::LoginFailed = outcome.action {
             let blocked = self
                 .shared

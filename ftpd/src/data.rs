@@ -22,6 +22,8 @@ use crate::session::{Direction, Source, TransferResult};
 /// Downloads at least this long, in binary mode, go through sendfile instead of the body
 /// stream (smaller bodies are already in memory when the download opens).
 const SENDFILE_MIN: u64 = 64 * 1024;
+/// Bodies up to this size go out in one non-blocking send when the connection is fresh.
+const SMALL_BODY: u64 = 64 * 1024;
 /// Bytes one sendfile call may move.
 const SENDFILE_STEP: usize = 8 << 20;
 /// Upload read size: large reads keep the per-GiB cost low.
@@ -46,8 +48,10 @@ impl PortPool {
         }
     }
 
-    /// Binds a listener on `ip` at a free port of the range; returns it with its port.
-    pub fn bind(&self, ip: IpAddr) -> io::Result<(TcpListener, u16)> {
+    /// Binds a non-blocking listener on `ip` at a free port of the range; returns it with its
+    /// port. It is not on any reactor: most clients connect before the transfer command, and
+    /// then one plain `accept` takes the connection without registering anything.
+    pub fn bind(&self, ip: IpAddr) -> io::Result<(std::net::TcpListener, u16)> {
         let n = self.range.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "no free passive port");
@@ -68,24 +72,22 @@ impl PortPool {
     }
 }
 
-fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), None)?;
     // Lets a port be reused while old data connections on it sit in TIME_WAIT; a port with a
     // live listener still refuses the bind.
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(8)
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(8)?;
+    Ok(socket.into())
 }
 
 /// How the data connection of one transfer is made.
 #[derive(Debug)]
 pub enum Plan {
-    /// Accept on this listener, only from the control peer.
-    Passive(TcpListener),
+    /// Accept on this (non-blocking) listener, only from the control peer.
+    Passive(std::net::TcpListener),
     /// Connect to this address (already checked to be the control peer's).
     Active(SocketAddr),
     /// No usable setup (the passive port was lost).
@@ -107,30 +109,78 @@ pub struct TransferCtx {
     pub bytes: Arc<AtomicU64>,
 }
 
-/// Opens the data connection.
-pub async fn open(plan: Plan, ctx: &TransferCtx) -> io::Result<TcpStream> {
-    let stream = match plan {
+/// An open data connection: fresh from `accept` (blocking mode, on no reactor) or on the
+/// runtime's reactor.
+enum Conn {
+    Fresh(std::net::TcpStream),
+    Async(TcpStream),
+}
+
+impl Conn {
+    /// The connection on the reactor, for anything that may have to wait.
+    fn into_async(self) -> io::Result<TcpStream> {
+        match self {
+            Conn::Async(s) => Ok(s),
+            Conn::Fresh(s) => {
+                s.set_nonblocking(true)?;
+                TcpStream::from_std(s)
+            }
+        }
+    }
+}
+
+/// Whether a passive data connection comes from the control connection's client.
+fn from_peer(from: &SocketAddr, ctx: &TransferCtx) -> bool {
+    if from.ip().to_canonical() == ctx.peer_ip.to_canonical() {
+        return true;
+    }
+    // Someone else raced for the port (data connection theft): refuse them.
+    tracing::warn!(%from, "refused a passive data connection from another address");
+    false
+}
+
+fn too_many_strays() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "too many foreign connections",
+    )
+}
+
+/// Opens the data connection. No TCP_NODELAY: every send is one large write followed by FIN,
+/// which Nagle never delays.
+async fn open(plan: Plan, ctx: &TransferCtx) -> io::Result<Conn> {
+    match plan {
         Plan::Passive(listener) => {
-            let deadline = tokio::time::Instant::now() + ctx.timeout;
             let mut strays = 0;
+            // Usually the client is already connected: take it without touching the reactor.
+            loop {
+                match listener.accept() {
+                    Ok((s, from)) if from_peer(&from, ctx) => return Ok(Conn::Fresh(s)),
+                    Ok(_) => {
+                        strays += 1;
+                        if strays >= MAX_STRAY_CONNECTIONS {
+                            return Err(too_many_strays());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let listener = TcpListener::from_std(listener)?;
+            let deadline = tokio::time::Instant::now() + ctx.timeout;
             loop {
                 let (s, from) = tokio::time::timeout_at(deadline, listener.accept())
                     .await
                     .map_err(|_| {
                         io::Error::new(io::ErrorKind::TimedOut, "no data connection came")
                     })??;
-                if from.ip().to_canonical() == ctx.peer_ip.to_canonical() {
-                    break s;
+                if from_peer(&from, ctx) {
+                    return Ok(Conn::Async(s));
                 }
-                // Someone else raced for the port (data connection theft): refuse them.
-                tracing::warn!(%from, "refused a passive data connection from another address");
-                drop(s);
                 strays += 1;
                 if strays >= MAX_STRAY_CONNECTIONS {
-                    return Err(io::Error::new(
-                        io::ErrorKind::PermissionDenied,
-                        "too many foreign connections",
-                    ));
+                    return Err(too_many_strays());
                 }
             }
         }
@@ -149,16 +199,15 @@ pub async fn open(plan: Plan, ctx: &TransferCtx) -> io::Result<TcpStream> {
             if let Some(ip) = from_ip {
                 socket.bind(SocketAddr::new(ip, 0))?;
             }
-            timeout(ctx.timeout, socket.connect(to))
+            let s = timeout(ctx.timeout, socket.connect(to))
                 .await
                 .map_err(|_| {
                     io::Error::new(io::ErrorKind::TimedOut, "data connection timed out")
-                })??
+                })??;
+            Ok(Conn::Async(s))
         }
-        Plan::Missing => return Err(io::Error::new(io::ErrorKind::NotConnected, "no data port")),
-    };
-    // No TCP_NODELAY: every send is one large write followed by FIN, which Nagle never delays.
-    Ok(stream)
+        Plan::Missing => Err(io::Error::new(io::ErrorKind::NotConnected, "no data port")),
+    }
 }
 
 /// Runs one transfer on a data connection made as `plan` says.
@@ -168,12 +217,12 @@ pub async fn run(
     ascii: bool,
     ctx: TransferCtx,
 ) -> TransferResult {
-    let stream = match open(plan, &ctx).await {
-        Ok(s) => s,
+    let conn = match open(plan, &ctx).await {
+        Ok(c) => c,
         Err(e) => return TransferResult::NoConnection(e),
     };
     match direction {
-        Direction::Send(source) => match send(stream, source, ascii, &ctx).await {
+        Direction::Send(source) => match send(conn, source, ascii, &ctx).await {
             Ok(bytes) => TransferResult::Sent { bytes },
             Err(e) => TransferResult::Failed(e),
         },
@@ -182,6 +231,10 @@ pub async fn run(
             mode,
             precondition,
         } => {
+            let stream = match conn.into_async() {
+                Ok(s) => s,
+                Err(e) => return TransferResult::NoConnection(e),
+            };
             let body = receive_body(stream, ascii, &ctx);
             let result = ctx
                 .storage
@@ -207,21 +260,83 @@ async fn write_timed(stream: &mut TcpStream, data: &[u8], ctx: &TransferCtx) -> 
     Ok(())
 }
 
-async fn send(
-    mut stream: TcpStream,
-    source: Source,
-    ascii: bool,
-    ctx: &TransferCtx,
-) -> io::Result<u64> {
+async fn send(conn: Conn, source: Source, ascii: bool, ctx: &TransferCtx) -> io::Result<u64> {
+    // Small bodies (listings, files the store read whole when opening them) on a fresh
+    // connection: one non-blocking send and FIN, never registering the socket with the reactor.
+    let (conn, source, pending) = match (conn, source) {
+        (Conn::Fresh(s), Source::Listing(bytes)) => match send_now(s, &bytes, ctx)? {
+            None => return Ok(ctx.bytes.load(Ordering::Relaxed)),
+            Some((s, sent)) => (Conn::Fresh(s), None, tail(bytes, sent)),
+        },
+        (Conn::Fresh(s), Source::File(mut handle)) if handle.len <= SMALL_BODY => {
+            let mut data = Vec::new();
+            let mut conv = ToCrlf::default();
+            while let Some(chunk) = handle.body.next().await {
+                let chunk = chunk?;
+                if ascii {
+                    conv.convert(&chunk, &mut data);
+                } else {
+                    data.extend_from_slice(&chunk);
+                }
+            }
+            match send_now(s, &data, ctx)? {
+                None => return Ok(ctx.bytes.load(Ordering::Relaxed)),
+                Some((s, sent)) => (Conn::Fresh(s), None, tail(data, sent)),
+            }
+        }
+        (conn, source) => (conn, Some(source), Vec::new()),
+    };
+    let mut stream = conn.into_async()?;
+    if !pending.is_empty() {
+        write_timed(&mut stream, &pending, ctx).await?;
+    }
     match source {
-        Source::Listing(bytes) => write_timed(&mut stream, &bytes, ctx).await?,
-        Source::File(handle) => send_file(&mut stream, handle, ascii, ctx).await?,
+        Some(Source::Listing(bytes)) => write_timed(&mut stream, &bytes, ctx).await?,
+        Some(Source::File(handle)) => send_file(&mut stream, handle, ascii, ctx).await?,
+        None => {}
     }
     // FIN: the client's end-of-file.
     timeout(ctx.timeout, stream.shutdown())
         .await
         .map_err(|_| timed_out())??;
     Ok(ctx.bytes.load(Ordering::Relaxed))
+}
+
+/// The part of `data` from `sent` on.
+fn tail(mut data: Vec<u8>, sent: usize) -> Vec<u8> {
+    data.drain(..sent.min(data.len()));
+    data
+}
+
+/// Sends `data` without waiting (MSG_DONTWAIT on the fresh, blocking-mode socket) and, once all
+/// of it went, closes the sending side. If the socket buffer fills first, returns the socket
+/// and how much went.
+fn send_now(
+    s: std::net::TcpStream,
+    data: &[u8],
+    ctx: &TransferCtx,
+) -> io::Result<Option<(std::net::TcpStream, usize)>> {
+    let mut sent = 0;
+    while sent < data.len() {
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        match socket2::SockRef::from(&s).send_with_flags(&data[sent..], flags) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "data connection closed",
+                ))
+            }
+            Ok(n) => {
+                sent += n;
+                ctx.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some((s, sent))),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    s.shutdown(std::net::Shutdown::Write)?;
+    Ok(None)
 }
 
 async fn send_file(
@@ -460,6 +575,7 @@ mod tests {
         assert!(pool.bind("127.0.0.1".parse().unwrap()).is_err());
         drop(busy);
         let (l, got) = pool.bind("127.0.0.1".parse().unwrap()).unwrap();
+        assert!(l.accept().is_err(), "non-blocking: nothing to accept");
         assert_eq!(got, port);
         assert_eq!(l.local_addr().unwrap().port(), port);
     }

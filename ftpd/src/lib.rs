@@ -9,9 +9,11 @@
 //! - `commands/`: the session's command handlers, one file per command group.
 //! - [`listing`]: `ls -l`, NLST and MLSD/MLST fact formatting, and UTC calendar dates.
 //! - [`errors`]: the one place where store errors become FTP replies.
-//! - [`server`]: the accept loop, connection limits, login blocking, graceful shutdown.
+//! - [`server`]: the accept loop, connection limits, login blocking, graceful shutdown, and
+//!   the worker runtimes (one event loop per CPU, no work stealing) the sessions run on.
 //! - [`connection`]: one control connection: moves bytes between the socket and the session.
 //! - [`data`]: passive and active data connections, transfers (sendfile, TYPE A conversion).
+//! - `net_tests` (tests only): the tokio layer over loopback sockets, in-process.
 
 // Tests may unwrap; the server code may not (the workspace lint warns, CI denies warnings).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -28,7 +30,7 @@ pub mod server;
 pub mod session;
 
 pub use config::{FtpConfig, PortRange};
+pub use server::FtpServer;
 
 #[cfg(test)]
 mod net_tests;
-pub use server::FtpServer;

@@ -1,5 +1,6 @@
 //! The accept loop: a permit per connection, limits in all and per client address, blocking of
-//! addresses after failed logins, and graceful shutdown that waits for every session.
+//! addresses after failed logins, and graceful shutdown that waits for every session. Accepted
+//! connections run on worker runtimes, round robin (see `Workers`).
 
 use std::collections::HashMap;
 use std::io;
@@ -29,7 +30,9 @@ const REJECT_WRITE: Duration = Duration::from_secs(2);
 
 /// What every connection of one server shares.
 pub(crate) struct Shared {
+    /// The `[ftp]` settings.
     pub config: FtpConfig,
+    /// Store, accounts, login checker and gauges.
     pub services: Services,
     /// Passive ports.
     pub ports: PortPool,
@@ -39,14 +42,6 @@ pub(crate) struct Shared {
     pub per_ip: ConnCounts,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
-    /// Password checks running at once, at most one per CPU: each argon2id check takes 19 MiB
-    /// and ~30 ms of a core, so a login flood queues here instead of exhausting memory.
-    pub logins_running: Semaphore,
-}
-
-/// Concurrent password checks: one per CPU.
-fn login_slots() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl Shared {
@@ -59,14 +54,15 @@ impl Shared {
             config,
             services,
             shutdown: CancellationToken::new(),
-            logins_running: Semaphore::new(login_slots()),
         }
     }
 }
 
 /// The FTP server: [`FtpServer::run`] serves a listener until shutdown.
 pub struct FtpServer {
+    /// The `[ftp]` settings.
     config: FtpConfig,
+    /// What the server serves and checks logins against.
     services: Services,
 }
 
@@ -79,6 +75,7 @@ impl FtpServer {
     /// has finished: idle sessions get 421 at once, running transfers may finish first.
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> io::Result<()> {
         let max = self.config.max_connections.max(1);
+        let self_workers = self.config.worker_threads;
         let shared = Arc::new(Shared {
             ports: PortPool::new(self.config.passive_ports),
             logins: LoginGuard::new(self.config.max_login_failures, self.config.login_block()),
@@ -86,13 +83,17 @@ impl FtpServer {
             config: self.config,
             services: self.services,
             shutdown: shutdown.clone(),
-            logins_running: Semaphore::new(login_slots()),
         });
         // Bounds the connection tasks in all (sessions plus those being refused).
         let slots = Arc::new(Semaphore::new(max + REJECT_SLACK));
         // Bounds the sessions.
         let sessions = Arc::new(Semaphore::new(max));
         let tracker = TaskTracker::new();
+        let workers_wanted = match self_workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let mut workers = Workers::start(workers_wanted);
         let ids = AtomicU64::new(1);
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -123,9 +124,26 @@ impl FtpServer {
             let shared = Arc::clone(&shared);
             let session_permit = Arc::clone(&sessions).try_acquire_owned().ok();
             let span = tracing::info_span!("ftp", id, %peer, user = tracing::field::Empty);
-            tracker.spawn(
+            // The socket moves to a worker runtime: taken off this runtime's reactor here, put
+            // on the worker's inside the task.
+            let stream = match stream.into_std() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot hand the connection over");
+                    continue;
+                }
+            };
+            let worker = workers.next();
+            tracker.spawn_on(
                 async move {
                     let _slot = slot;
+                    let stream = match TcpStream::from_std(stream) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "cannot register the connection");
+                            return;
+                        }
+                    };
                     let Some(_permit) = session_permit else {
                         refuse(stream, "421 Too many connections; try later\r\n").await;
                         return;
@@ -153,12 +171,82 @@ impl FtpServer {
                     }
                 }
                 .instrument(span),
+                &worker,
             );
         }
         drop(listener);
         tracker.close();
         tracker.wait().await;
+        drop(workers);
         Ok(())
+    }
+}
+
+/// Runtimes that run the sessions: one thread each, each its own reactor and no work
+/// stealing, so a session's wake-ups stay on one thread (a command costs about half the
+/// context switches of the shared work-stealing runtime). Dropping this stops them.
+struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    /// Where the next connection goes.
+    next: usize,
+    /// Cancelled on drop: each worker thread then shuts its runtime down.
+    stop: CancellationToken,
+}
+
+impl Workers {
+    /// `n` worker runtimes; with none startable, the caller's runtime serves alone.
+    fn start(n: usize) -> Workers {
+        let stop = CancellationToken::new();
+        let mut handles = Vec::new();
+        for i in 0..n {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("ftp-worker-io")
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start an FTP worker runtime");
+                    break;
+                }
+            };
+            let handle = runtime.handle().clone();
+            let stop = stop.clone();
+            let started = std::thread::Builder::new()
+                .name(format!("ftp-worker-{i}"))
+                .spawn(move || {
+                    runtime.block_on(stop.cancelled());
+                    runtime.shutdown_timeout(Duration::from_secs(1));
+                });
+            match started {
+                Ok(_) => handles.push(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start an FTP worker thread");
+                    break;
+                }
+            }
+        }
+        if handles.is_empty() {
+            handles.push(tokio::runtime::Handle::current());
+        }
+        Workers {
+            handles,
+            next: 0,
+            stop,
+        }
+    }
+
+    /// The runtime for the next connection (round robin).
+    fn next(&mut self) -> tokio::runtime::Handle {
+        let i = self.next % self.handles.len();
+        self.next = self.next.wrapping_add(1);
+        self.handles[i].clone()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
 }
 

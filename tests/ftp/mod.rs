@@ -478,7 +478,7 @@ fn graceful_shutdown_lets_transfers_finish_and_closes_idle_sessions() {
     let mut server = TestServer::start();
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("big.bin");
-    write_file(&src, 8 << 20, 5);
+    write_file(&src, 4 << 20, 5);
     let u = server.ftp_url("/big.bin");
     assert!(curl(&["-T", src.to_str().unwrap(), &u]).0);
 
@@ -489,7 +489,7 @@ fn graceful_shutdown_lets_transfers_finish_and_closes_idle_sessions() {
         .cmd(&format!("PASS {ADMIN_PASSWORD}"))
         .starts_with("230"));
 
-    // A slow download (about 2 s) is running when the server is told to stop.
+    // A slow download (about 1 s) is running when the server is told to stop.
     let back = local.path().join("back.bin");
     let mut slow = Command::new("curl")
         .args(["-sS", "--max-time", "60", "--limit-rate", "4M", "-u"])

@@ -42,6 +42,7 @@ impl Session {
                 return Outcome::reply(Reply::new(Code::BadSequence, "Login with USER first"))
             }
         };
+        // argon2 runs on core's bounded hashing pool, not on this session's thread.
         match self.services.auth.login(&user, &pass).await {
             Ok(principal) => {
                 // The hash at login, so a password change can close this session.
