@@ -267,7 +267,7 @@ impl FtpClient {
         Ok(out)
     }
 
-    /// Uploads `len` bytes produced by `fill` (called with each chunk to fill).
+    /// Uploads `len` bytes: `pattern` repeated.
     pub async fn stor(&mut self, path: &str, len: u64, pattern: &[u8]) -> FtpResult<()> {
         let data = self.open_data().await?;
         self.expect(&format!("STOR {path}"), &[150, 125]).await?;

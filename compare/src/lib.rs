@@ -53,6 +53,8 @@ pub struct Options {
     pub quick: bool,
     /// Draw progress bars on stderr (only if it is a terminal).
     pub progress: bool,
+    /// Measure only these rows (1-8); empty: all.
+    pub only: Vec<u8>,
 }
 
 /// How much work each row does.
@@ -92,11 +94,11 @@ impl Sizes {
                 clients: 8,
                 ops_per_client: 10,
                 big_bytes: 64 << 20,
-                idle: 40,
+                idle: 16,
                 active: 4,
                 auth_requests: 100,
                 logins: 2,
-                uncached: 4,
+                uncached: 3,
                 restart_clients: 2,
                 alternating: 50,
             }
@@ -172,7 +174,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             },
         ),
     };
-    let rows = rows::run_all(&mut ctx).await;
+    let rows = rows::run_all(&mut ctx, &options.only).await;
     ctx.progress.finish();
     let mut notes = rows::notes(&ctx);
     if let Err(e) = rows::cleanup(&ctx).await {

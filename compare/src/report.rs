@@ -41,7 +41,8 @@ impl Verdict {
     }
 }
 
-/// One bar of the chart: a ratio with its meaning.
+/// One bar of the chart: a cost of the stateless side divided by the same cost of the stateful
+/// side (bytes, round trips, time, memory, CPU), so above 1 means HTTP pays more.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ratio {
     /// Names the ratio, e.g. "request bytes, HTTP ÷ FTP (download)".
@@ -93,7 +94,7 @@ impl Row {
         self.verdict = Verdict::NotMeasured;
         self.ftp = format!("not measured: {reason}");
         self.http = format!("not measured: {reason}");
-        self.why = format!("not measured: {reason}");
+        self.why = reason.to_owned();
         self
     }
 
@@ -180,15 +181,15 @@ impl Report {
             })
             .collect();
         let n = bars.len().max(1);
-        let height = 120 + 34 * n as u32;
+        let height = 100 + 34 * n as u32;
         let lo = bars.iter().map(|b| b.1).fold(1.0f64, f64::min).min(0.5) / 1.5;
         let hi = bars.iter().map(|b| b.1).fold(1.0f64, f64::max).max(2.0) * 1.5;
-        let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
+        let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (left, right) = root.split_horizontally(470);
+        let (left, right) = root.split_horizontally(290);
         let mut chart = ChartBuilder::on(&right)
             .caption(
-                "filegate compare: stateless ÷ stateful (log scale; 1 = equal)",
+                "HTTP cost ÷ FTP cost (log scale): right of 1, the stateless side pays more",
                 ("sans-serif", 18),
             )
             .margin(10)

@@ -52,6 +52,9 @@ pub struct CompareArgs {
     /// No progress bars
     #[arg(long)]
     no_progress: bool,
+    /// Measure only these rows, e.g. 1,2,6 (the others are reported as not selected)
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=8))]
+    rows: Vec<u8>,
 }
 
 fn resolve(hostport: &str) -> anyhow::Result<SocketAddr> {
@@ -107,6 +110,7 @@ pub fn run(config: &Config, args: CompareArgs) -> anyhow::Result<()> {
         target,
         quick: args.quick,
         progress: !args.no_progress,
+        only: args.rows.clone(),
     })?;
     let markdown = report.to_markdown();
     if let Some(path) = &args.out {

@@ -205,7 +205,7 @@ pub async fn restart_server(ctx: &mut Ctx) -> anyhow::Result<std::time::Duration
 }
 
 /// Runs every row; a row that fails says why in its figures.
-pub async fn run_all(ctx: &mut Ctx) -> Vec<Row> {
+pub async fn run_all(ctx: &mut Ctx, only: &[u8]) -> Vec<Row> {
     let headers = [
         wire::header(),
         speed::latency_header(),
@@ -225,6 +225,10 @@ pub async fn run_all(ctx: &mut Ctx) -> Vec<Row> {
     }
     let mut rows = Vec::new();
     for h in headers {
+        if !only.is_empty() && !only.contains(&h.id) {
+            rows.push(h.not_measured("not selected (--rows)"));
+            continue;
+        }
         let fallback = h.clone();
         ctx.progress.row(&h.name, 1);
         let started = std::time::Instant::now();

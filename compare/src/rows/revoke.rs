@@ -3,6 +3,7 @@
 //! each is refused. Runs on the in-process [`Lab`], where the change goes through the same
 //! store handle the front ends watch, as an online admin interface would.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::counted::Counters;
@@ -32,22 +33,28 @@ const WINDOW: Duration = Duration::from_secs(3);
 struct Refusal {
     after: Option<Duration>,
     how: String,
-    /// Successful operations that completed after the revocation had returned.
+    /// Successful operations begun after the revocation was in the store.
     ok_after: u64,
 }
 
 /// One client's view of the clock: has the revocation happened, and is the window over.
 struct Watch {
     revoked: tokio::sync::watch::Receiver<Option<Instant>>,
+    /// When the revocation was in the store (the admin's call returned).
+    committed: Arc<OnceLock<Instant>>,
     ok_after: u64,
     /// Bounds every polling loop even if the revocation never comes.
     hard: Instant,
 }
 
 impl Watch {
-    fn new(revoked: tokio::sync::watch::Receiver<Option<Instant>>) -> Watch {
+    fn new(
+        revoked: tokio::sync::watch::Receiver<Option<Instant>>,
+        committed: &Arc<OnceLock<Instant>>,
+    ) -> Watch {
         Watch {
             revoked,
+            committed: Arc::clone(committed),
             ok_after: 0,
             hard: Instant::now() + Duration::from_secs(30),
         }
@@ -62,8 +69,9 @@ impl Watch {
         Instant::now() > self.hard || self.t0().is_some_and(|t| t.elapsed() > WINDOW)
     }
 
-    fn ok(&mut self) {
-        if self.t0().is_some() {
+    /// An operation that began at `started` succeeded.
+    fn ok(&mut self, started: Instant) {
+        if self.committed.get().is_some_and(|c| started >= *c) {
             self.ok_after += 1;
         }
     }
@@ -125,20 +133,22 @@ async fn measure(lab: &Lab, ctx: &Ctx, row: &mut Row) -> anyhow::Result<()> {
     ctx.progress.step("clients working");
 
     let (tx, rx) = tokio::sync::watch::channel(None::<Instant>);
-    let mut w = Watch::new(rx.clone());
+    let committed = Arc::new(OnceLock::new());
+    let mut w = Watch::new(rx.clone(), &committed);
     let ftp_active = tokio::spawn(async move {
         loop {
             if w.over() {
                 break w.never();
             }
+            let started = Instant::now();
             match active.size("/r7.bin").await {
-                Ok(_) => w.ok(),
+                Ok(_) => w.ok(started),
                 Err(e) => break w.refused(ftp_refusal(&e)),
             }
             tokio::time::sleep(POLL).await;
         }
     });
-    let w = Watch::new(rx.clone());
+    let w = Watch::new(rx.clone(), &committed);
     let ftp_idle = tokio::spawn(async move {
         // No command: the server has to act on its own. Bounded by the reply timeout.
         let r = tokio::time::timeout(WINDOW + WAIT, idle.read_reply()).await;
@@ -148,28 +158,30 @@ async fn measure(lab: &Lab, ctx: &Ctx, row: &mut Row) -> anyhow::Result<()> {
             Err(_) => w.never(),
         }
     });
-    let mut w = Watch::new(rx.clone());
+    let mut w = Watch::new(rx.clone(), &committed);
     let http_basic = tokio::spawn(async move {
         loop {
             if w.over() {
                 break w.never();
             }
+            let started = Instant::now();
             match h.get("/r7.bin").await {
-                Ok((200, _)) => w.ok(),
+                Ok((200, _)) => w.ok(started),
                 Ok((status, _)) => break w.refused(format!("{status}")),
                 Err(e) => break w.refused(format!("{e}")),
             }
             tokio::time::sleep(POLL).await;
         }
     });
-    let mut w = Watch::new(rx.clone());
+    let mut w = Watch::new(rx.clone(), &committed);
     let http_bearer = tokio::spawn(async move {
         loop {
             if w.over() {
                 break w.never();
             }
+            let started = Instant::now();
             match b.get("/r7.bin").await {
-                Ok((200, _)) => w.ok(),
+                Ok((200, _)) => w.ok(started),
                 Ok((status, _)) => break w.refused(format!("{status}")),
                 Err(e) => break w.refused(format!("{e}")),
             }
@@ -181,6 +193,7 @@ async fn measure(lab: &Lab, ctx: &Ctx, row: &mut Row) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let _ = tx.send(Some(t0));
     lab.revoke(USER, new_hash).await?;
+    let _ = committed.set(Instant::now());
     let store_ms = t0.elapsed().as_secs_f64() * 1e3;
     let fa = ftp_active.await?;
     let fi = ftp_idle.await?;
@@ -208,7 +221,7 @@ async fn measure(lab: &Lab, ctx: &Ctx, row: &mut Row) -> anyhow::Result<()> {
         show(&fa)
     );
     row.http = format!(
-        "Basic refused after {} ({} requests still served), bearer token refused after {} ({} served)",
+        "Basic refused after {} ({} requests begun after the change still served), bearer token refused after {} ({} served)",
         show(&hb),
         hb.ok_after,
         show(&ht),
