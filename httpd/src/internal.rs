@@ -1,5 +1,6 @@
 //! The gateway's own endpoints under `/_/`: health, Prometheus metrics (loopback only unless
-//! configured otherwise), and minting tokens (`POST /_/token`, with Basic credentials).
+//! configured otherwise), minting tokens (`POST /_/token`) and revoking all of one's tokens
+//! (`POST /_/revoke`), both with Basic credentials.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
@@ -28,8 +29,9 @@ pub async fn handle(
         "/_/health" if read => health(gw, method == Method::HEAD).await,
         "/_/metrics" if read => metrics(gw, peer, method == Method::HEAD).await,
         "/_/token" if method == Method::POST => mint(gw, req).await,
+        "/_/revoke" if method == Method::POST => revoke(gw, req).await,
         "/_/health" | "/_/metrics" => Err(HttpError::method_not_allowed("GET, HEAD")),
-        "/_/token" => Err(HttpError::method_not_allowed("POST")),
+        "/_/token" | "/_/revoke" => Err(HttpError::method_not_allowed("POST")),
         _ => Err(HttpError::not_found()),
     }
 }
@@ -102,6 +104,27 @@ fn flag(v: Option<String>) -> Result<bool, HttpError> {
         Some("") | Some("1") | Some("true") | Some("yes") => Ok(true),
         Some(_) => Err(HttpError::bad_request("read_only must be true or false")),
     }
+}
+
+/// `POST /_/revoke` with Basic credentials: every token the caller holds stops working (the
+/// same generation bump as `filegate token revoke`, for a running server).
+async fn revoke(gw: &Gateway, req: &Parts) -> Result<Response<Body>, HttpError> {
+    let principal = gw.authn().basic_only(&req.headers).await?;
+    if principal.anonymous {
+        return Err(HttpError::forbidden("anonymous users have no tokens"));
+    }
+    let generation = token::revoke(&**gw.authn().accounts(), &principal.name)
+        .await
+        .map_err(|e| match e {
+            TokenError::Store(s) => HttpError::from_store(s, crate::error::Op::Write),
+            TokenError::UnknownUser => HttpError::unauthorized("login incorrect", false),
+            other => HttpError::bad_request(other.to_string()),
+        })?;
+    let body = serde_json::json!({ "user": principal.name, "token_generation": generation });
+    let mut text_body =
+        serde_json::to_string_pretty(&body).map_err(|e| HttpError::internal(e.to_string()))?;
+    text_body.push('\n');
+    Ok(text(StatusCode::OK, "application/json", text_body, false))
 }
 
 /// `POST /_/token?ttl=1h&read_only=true&prefix=/dir` with Basic credentials: a signed token

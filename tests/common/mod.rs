@@ -70,71 +70,80 @@ impl TestServer {
             .data_dir
             .clone()
             .unwrap_or_else(|| dir.path().join("data"));
-        let ftp: SocketAddr = format!("127.0.0.1:{}", free_port())
-            .parse()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let http: SocketAddr = format!("127.0.0.1:{}", free_port())
-            .parse()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let passive = free_port_range(20);
-        let mut cmd = Command::new(filegate_bin());
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--ftp-addr")
-            .arg(ftp.to_string())
-            .arg("--http-addr")
-            .arg(http.to_string())
-            .arg("--passive-ports")
-            .arg(format!("{}-{}", passive.0, passive.1))
-            .arg("--admin-password")
-            .arg(ADMIN_PASSWORD)
-            .arg("--grace-period")
-            .arg("5")
-            .args(&opts.extra_args)
-            .env_remove("FILEGATE_CONFIG")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn filegate: {e}"));
-        // Forward the server's output to the test's output, and watch for readiness.
-        let (tx, rx) = std::sync::mpsc::channel();
-        if let Some(err) = child.stderr.take() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    eprintln!("[server] {line}");
-                    if line.contains("filegate serving") {
-                        let _ = tx.send(());
+        // A port found free can be taken by someone else before the server binds it; then
+        // the server exits at once and we try again with other ports.
+        for _attempt in 0..5 {
+            let ftp: SocketAddr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let http: SocketAddr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let passive = free_port_range(20);
+            let mut cmd = Command::new(filegate_bin());
+            cmd.arg("serve")
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .arg("--ftp-addr")
+                .arg(ftp.to_string())
+                .arg("--http-addr")
+                .arg(http.to_string())
+                .arg("--passive-ports")
+                .arg(format!("{}-{}", passive.0, passive.1))
+                .arg("--admin-password")
+                .arg(ADMIN_PASSWORD)
+                .arg("--grace-period")
+                .arg("5")
+                .args(&opts.extra_args)
+                .env_remove("FILEGATE_CONFIG")
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            for (k, v) in &opts.env {
+                cmd.env(k, v);
+            }
+            let mut child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn filegate: {e}"));
+            // Forward the server's output to the test's output, and watch for readiness.
+            let (tx, rx) = std::sync::mpsc::channel();
+            if let Some(err) = child.stderr.take() {
+                std::thread::spawn(move || {
+                    for line in BufReader::new(err).lines().map_while(Result::ok) {
+                        eprintln!("[server] {line}");
+                        if line.contains("filegate serving") {
+                            let _ = tx.send(());
+                        }
                     }
+                });
+            }
+            if let Some(out) = child.stdout.take() {
+                std::thread::spawn(move || {
+                    for line in BufReader::new(out).lines().map_while(Result::ok) {
+                        eprintln!("[server stdout] {line}");
+                    }
+                });
+            }
+            let deadline = Instant::now() + Duration::from_secs(90);
+            let mut exited = false;
+            while Instant::now() < deadline {
+                if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                    return TestServer {
+                        child,
+                        dir,
+                        ftp,
+                        http,
+                        passive,
+                        data: data_dir,
+                    };
                 }
-            });
-        }
-        if let Some(out) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    eprintln!("[server stdout] {line}");
+                if let Ok(Some(_)) = child.try_wait() {
+                    exited = true;
+                    break;
                 }
-            });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(exited, "filegate did not start within 90 s");
         }
-        let server = TestServer {
-            child,
-            dir,
-            ftp,
-            http,
-            passive,
-            data: data_dir,
-        };
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            panic!("filegate did not start within 60 s");
-        }
-        server
+        panic!("filegate exited at start five times (see its output above)")
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status. The store stays on disk until

@@ -15,6 +15,7 @@ mod browser;
 mod cross;
 mod curl;
 mod limits;
+mod revoke;
 mod rfc;
 
 use std::io::{Read, Write};
