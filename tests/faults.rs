@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{require_tool, run_with_timeout, ServerOptions, TestServer, ADMIN_PASSWORD};
+use crate::common::{
+    curl, curl_status as http_code, require_tool, run_with_timeout, ServerOptions, TestServer,
+    ADMIN_PASSWORD,
+};
 
 /// A small tmpfs, unmounted when dropped.
 struct SmallDisk {
@@ -42,21 +45,6 @@ impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();
     }
-}
-
-fn curl(args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "60"]).args(args);
-    run_with_timeout(&mut cmd, Duration::from_secs(90))
-}
-
-fn http_code(args: &[&str]) -> u16 {
-    let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
-    all.extend_from_slice(args);
-    let (_, out, err) = curl(&all);
-    out.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("curl {args:?}: {out} {err}"))
 }
 
 fn count_files(dir: &Path) -> usize {

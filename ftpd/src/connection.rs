@@ -288,7 +288,9 @@ impl Connection {
         let mut control_open = true;
         let result = loop {
             tokio::select! {
-                r = &mut transfer => break r,
+                // The control connection first: a client that died closed it before its data
+                // connection, and its upload must not be published.
+                biased;
                 n = self.stream.read_buf(&mut self.buf), if control_open && !aborted && self.pending.len() < MAX_PENDING && self.buf.len() <= MAX_LINE + 2 => {
                     if !matches!(n, Ok(n) if n > 0) {
                         // The client went away: stop the transfer.
@@ -326,6 +328,7 @@ impl Connection {
                         break TransferResult::Aborted;
                     }
                 }
+                r = &mut transfer => break r,
             }
         };
         drop(transfer);

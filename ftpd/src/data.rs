@@ -406,6 +406,13 @@ async fn sendfile_all(
     Ok(())
 }
 
+/// How long an upload waits after its data connection's EOF for a sign that the client died.
+const CLIENT_GONE_GRACE: Duration = Duration::from_millis(5);
+
+fn aborted() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "transfer aborted")
+}
+
 /// The upload body: the data connection's bytes until EOF, converted from CR LF in TYPE A; an
 /// error item (ABOR, stall, reset) makes the store keep the previous version.
 fn receive_body(stream: TcpStream, ascii: bool, ctx: &TransferCtx) -> BodyStream {
@@ -433,11 +440,21 @@ fn receive_body(stream: TcpStream, ascii: bool, ctx: &TransferCtx) -> BodyStream
         }
         st.buf.reserve(UPLOAD_CHUNK);
         let read = tokio::select! {
-            _ = st.cancel.cancelled() => Err(io::Error::new(io::ErrorKind::Interrupted, "transfer aborted")),
+            biased;
+            _ = st.cancel.cancelled() => Err(aborted()),
             r = timeout(st.limit, st.stream.read_buf(&mut st.buf)) => r.unwrap_or_else(|_| Err(timed_out())),
         };
         match read {
             Ok(0) => {
+                // In stream mode EOF means "complete", but a client that dies closes its data
+                // connection too, and its control connection at the same instant. A moment's
+                // wait lets the control loop see that close and cancel before anything is
+                // published; a live client is waiting for the 226 and loses only the moment.
+                let _ = timeout(CLIENT_GONE_GRACE, st.cancel.cancelled()).await;
+                if st.cancel.is_cancelled() {
+                    st.done = true;
+                    return Some((Err(aborted()), st));
+                }
                 st.done = true;
                 let tail = st.conv.as_mut().map(FromCrlf::finish).unwrap_or_default();
                 Some((Ok(Bytes::from(tail)), st))

@@ -244,3 +244,20 @@ pub fn sha256_file(path: &Path) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// Runs curl with `args` (silent, errors shown, 60 s at most); returns (ok, stdout, stderr).
+pub fn curl(args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "60"]).args(args);
+    run_with_timeout(&mut cmd, Duration::from_secs(90))
+}
+
+/// The HTTP status curl got for a request whose body goes nowhere.
+pub fn curl_status(args: &[&str]) -> u16 {
+    let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+    all.extend_from_slice(args);
+    let (_, out, err) = curl(&all);
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("curl {args:?}: {out} {err}"))
+}

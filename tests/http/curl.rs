@@ -1,30 +1,13 @@
 //! curl against a real server: what a person types.
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
-use crate::common::{require_tool, run_with_timeout, sha256_file, TestServer, ADMIN_PASSWORD};
+use crate::common::{
+    curl, curl_status as code, require_tool, sha256_file, TestServer, ADMIN_PASSWORD,
+};
 
 fn user() -> String {
     format!("admin:{ADMIN_PASSWORD}")
-}
-
-/// Runs curl with `args`; returns (ok, stdout, stderr).
-fn curl(args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "60"]).args(args);
-    run_with_timeout(&mut cmd, Duration::from_secs(90))
-}
-
-/// curl's `-w '%{http_code}'` for a request whose body goes nowhere.
-fn code(args: &[&str]) -> u16 {
-    let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
-    all.extend_from_slice(args);
-    let (_, out, err) = curl(&all);
-    out.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("curl {args:?}: {out} {err}"))
 }
 
 fn write(path: &Path, data: &[u8]) {

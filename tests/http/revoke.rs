@@ -1,21 +1,6 @@
 //! Revoking one's own tokens on a running server: `POST /_/revoke`.
 
-use std::process::Command;
-use std::time::Duration;
-
-use crate::common::{require_tool, run_with_timeout, TestServer, ADMIN_PASSWORD};
-
-fn curl(args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "30"]).args(args);
-    run_with_timeout(&mut cmd, Duration::from_secs(60))
-}
-
-fn code(args: &[&str]) -> String {
-    let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
-    all.extend_from_slice(args);
-    curl(&all).1
-}
+use crate::common::{curl, curl_status as code, require_tool, TestServer, ADMIN_PASSWORD};
 
 #[test]
 fn post_revoke_stops_every_token_of_the_caller() {
@@ -36,16 +21,16 @@ fn post_revoke_stops_every_token_of_the_caller() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let token = v["token"].as_str().unwrap().to_owned();
     let bearer = format!("Authorization: Bearer {token}");
-    assert_eq!(code(&["-H", &bearer, &server.http_url("/")]), "200");
+    assert_eq!(code(&["-H", &bearer, &server.http_url("/")]), 200);
 
     assert_eq!(
         code(&["-X", "POST", &server.http_url("/_/revoke")]),
-        "401",
+        401,
         "needs credentials"
     );
     assert_eq!(
         code(&["-X", "GET", "-u", &user, &server.http_url("/_/revoke")]),
-        "405"
+        405
     );
     let (ok, out, err) = curl(&[
         "-f",
@@ -59,12 +44,12 @@ fn post_revoke_stops_every_token_of_the_caller() {
     assert!(out.contains("\"token_generation\": 1"), "{out}");
     assert_eq!(
         code(&["-H", &bearer, &server.http_url("/")]),
-        "401",
+        401,
         "the old token is refused"
     );
     assert_eq!(
         code(&["-u", &user, &server.http_url("/")]),
-        "200",
+        200,
         "Basic still works"
     );
 }
