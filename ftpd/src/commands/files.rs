@@ -16,10 +16,7 @@ use crate::session::{Outcome, Session};
 
 impl Session {
     pub(crate) async fn cmd_mkd(&mut self, input: &str) -> Outcome {
-        if let Err(r) = self.require(Permissions::MKDIR) {
-            return Outcome::reply(r);
-        }
-        let (user_path, store_path) = match self.resolve(input) {
+        let (user_path, store_path) = match self.permitted_path(Permissions::MKDIR, input) {
             Ok(p) => p,
             Err(r) => return Outcome::reply(r),
         };
@@ -36,10 +33,7 @@ impl Session {
     }
 
     pub(crate) async fn cmd_rmd(&mut self, input: &str) -> Outcome {
-        if let Err(r) = self.require(Permissions::DELETE) {
-            return Outcome::reply(r);
-        }
-        let (user_path, store_path) = match self.resolve(input) {
+        let (user_path, store_path) = match self.permitted_path(Permissions::DELETE, input) {
             Ok(p) => p,
             Err(r) => return Outcome::reply(r),
         };
@@ -68,10 +62,7 @@ impl Session {
     }
 
     pub(crate) async fn cmd_dele(&mut self, input: &str) -> Outcome {
-        if let Err(r) = self.require(Permissions::DELETE) {
-            return Outcome::reply(r);
-        }
-        let (_, store_path) = match self.resolve(input) {
+        let (_, store_path) = match self.permitted_path(Permissions::DELETE, input) {
             Ok(p) => p,
             Err(r) => return Outcome::reply(r),
         };
@@ -82,10 +73,7 @@ impl Session {
     }
 
     pub(crate) async fn cmd_rnfr(&mut self, input: &str) -> Outcome {
-        if let Err(r) = self.require(Permissions::RENAME) {
-            return Outcome::reply(r);
-        }
-        let (user_path, store_path) = match self.resolve(input) {
+        let (user_path, store_path) = match self.permitted_path(Permissions::RENAME, input) {
             Ok(p) => p,
             Err(r) => return Outcome::reply(r),
         };
@@ -135,10 +123,7 @@ impl Session {
     }
 
     pub(crate) async fn cmd_size(&mut self, input: &str) -> Outcome {
-        if let Err(r) = self.require(Permissions::LIST) {
-            return Outcome::reply(r);
-        }
-        let (_, store_path) = match self.resolve(input) {
+        let (_, store_path) = match self.permitted_path(Permissions::LIST, input) {
             Ok(p) => p,
             Err(r) => return Outcome::reply(r),
         };
@@ -152,10 +137,7 @@ impl Session {
     }
 
     pub(crate) async fn cmd_mdtm(&mut self, input: &str) -> Outcome {
-        if let Err(r) = self.require(Permissions::LIST) {
-            return Outcome::reply(r);
-        }
-        let (_, store_path) = match self.resolve(input) {
+        let (_, store_path) = match self.permitted_path(Permissions::LIST, input) {
             Ok(p) => p,
             Err(r) => return Outcome::reply(r),
         };

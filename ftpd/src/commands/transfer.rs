@@ -101,10 +101,7 @@ impl Session {
 
     pub(crate) async fn cmd_retr(&mut self, input: &str) -> Outcome {
         let rest = std::mem::take(&mut self.rest);
-        if let Err(r) = self.require(Permissions::READ) {
-            return Outcome::reply(r);
-        }
-        let (user_path, store_path) = match self.resolve(input) {
+        let (user_path, store_path) = match self.permitted_path(Permissions::READ, input) {
             Ok(p) => p,
             Err(r) => return Outcome::reply(r),
         };
@@ -132,10 +129,7 @@ impl Session {
     /// STOR (replace, or write from the REST offset) and APPE (append).
     pub(crate) async fn cmd_store(&mut self, input: &str, verb: &'static str) -> Outcome {
         let rest = std::mem::take(&mut self.rest);
-        if let Err(r) = self.require(Permissions::WRITE) {
-            return Outcome::reply(r);
-        }
-        let (user_path, store_path) = match self.resolve(input) {
+        let (user_path, store_path) = match self.permitted_path(Permissions::WRITE, input) {
             Ok(p) => p,
             Err(r) => return Outcome::reply(r),
         };

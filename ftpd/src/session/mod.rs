@@ -353,6 +353,17 @@ impl Session {
     }
 
     /// The principal if it holds `perm`, else the 550 to send.
+    /// [`require`](Self::require) then [`resolve`](Self::resolve): what most commands with a
+    /// path argument start with.
+    pub(crate) fn permitted_path(
+        &self,
+        perm: Permissions,
+        input: &str,
+    ) -> Result<(VPath, VPath), Reply> {
+        self.require(perm)?;
+        self.resolve(input)
+    }
+
     pub(crate) fn require(&self, perm: Permissions) -> Result<&Principal, Reply> {
         match self.principal() {
             Some(p) if p.can(perm) => Ok(p),
