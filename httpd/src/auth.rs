@@ -55,8 +55,9 @@ pub struct Authn {
     accounts: Arc<dyn Accounts>,
     key: TokenKey,
     cache: CredentialCache,
-    /// Bounds concurrent argon2 verifications, so a flood of wrong passwords queues instead of
-    /// taking every core.
+    /// Bounds the Basic checks this gateway has in flight. Core's hashing pool already bounds
+    /// the CPU; this keeps a burst of requests with the same credentials from queueing one
+    /// argon2 check each: whoever waits here finds the first one's result in the cache.
     logins: Semaphore,
 }
 

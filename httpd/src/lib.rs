@@ -84,7 +84,7 @@ pub struct HttpConfig {
     pub credential_cache_entries: usize,
     /// Seconds a verified credential is remembered.
     pub credential_cache_secs: u64,
-    /// Password verifications running at once; more wait.
+    /// Basic checks in flight at once; more wait, and then usually find the result cached.
     pub max_concurrent_logins: usize,
     /// Longest lifetime `POST /_/token` grants, in seconds.
     pub token_max_ttl_secs: u64,
