@@ -38,6 +38,7 @@ impl Lab {
             .context("cannot create a temporary directory")?;
         let options = SledOptions {
             cache_capacity: 16 * 1024 * 1024,
+            ..Default::default()
         };
         let (store, _) = SledStore::open(&dir.path().join("data"), &options)
             .map_err(|e| anyhow::anyhow!("cannot open the lab store: {e}"))?;

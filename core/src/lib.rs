@@ -11,6 +11,7 @@
 //! - [`error`]: the protocol-neutral error type.
 //! - [`metrics`]: gauges both front ends update.
 //! - [`services`]: the bundle a front end is handed.
+//! - [`workers`]: the single-thread runtimes both front ends run their connections on.
 
 pub mod accounts;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod services;
 pub mod sled_store;
 pub mod storage;
 pub mod token;
+pub mod workers;
 
 pub use accounts::{AccountEvent, Accounts, Permissions, User};
 pub use auth::{AnonymousAccess, AuthError, Authenticator, Principal};

@@ -1,6 +1,6 @@
 //! The accept loop: a permit per connection, limits in all and per client address, blocking of
 //! addresses after failed logins, and graceful shutdown that waits for every session. Accepted
-//! connections run on worker runtimes, round robin (see `Workers`).
+//! connections run on worker runtimes, round robin (see `WorkerPool`).
 
 use std::collections::HashMap;
 use std::io;
@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use filegate_core::workers::WorkerPool;
 use filegate_core::Services;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -89,11 +90,7 @@ impl FtpServer {
         // Bounds the sessions.
         let sessions = Arc::new(Semaphore::new(max));
         let tracker = TaskTracker::new();
-        let workers_wanted = match self_workers {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
-        let mut workers = Workers::start(workers_wanted);
+        let mut workers = WorkerPool::start("ftp", self_workers);
         let ids = AtomicU64::new(1);
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -133,7 +130,7 @@ impl FtpServer {
                     continue;
                 }
             };
-            let worker = workers.next();
+            let worker = workers.pick();
             tracker.spawn_on(
                 async move {
                     let _slot = slot;
@@ -179,74 +176,6 @@ impl FtpServer {
         tracker.wait().await;
         drop(workers);
         Ok(())
-    }
-}
-
-/// Runtimes that run the sessions: one thread each, each its own reactor and no work
-/// stealing, so a session's wake-ups stay on one thread (a command costs about half the
-/// context switches of the shared work-stealing runtime). Dropping this stops them.
-struct Workers {
-    handles: Vec<tokio::runtime::Handle>,
-    /// Where the next connection goes.
-    next: usize,
-    /// Cancelled on drop: each worker thread then shuts its runtime down.
-    stop: CancellationToken,
-}
-
-impl Workers {
-    /// `n` worker runtimes; with none startable, the caller's runtime serves alone.
-    fn start(n: usize) -> Workers {
-        let stop = CancellationToken::new();
-        let mut handles = Vec::new();
-        for i in 0..n {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .thread_name("ftp-worker-io")
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot start an FTP worker runtime");
-                    break;
-                }
-            };
-            let handle = runtime.handle().clone();
-            let stop = stop.clone();
-            let started = std::thread::Builder::new()
-                .name(format!("ftp-worker-{i}"))
-                .spawn(move || {
-                    runtime.block_on(stop.cancelled());
-                    runtime.shutdown_timeout(Duration::from_secs(1));
-                });
-            match started {
-                Ok(_) => handles.push(handle),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot start an FTP worker thread");
-                    break;
-                }
-            }
-        }
-        if handles.is_empty() {
-            handles.push(tokio::runtime::Handle::current());
-        }
-        Workers {
-            handles,
-            next: 0,
-            stop,
-        }
-    }
-
-    /// The runtime for the next connection (round robin).
-    fn next(&mut self) -> tokio::runtime::Handle {
-        let i = self.next % self.handles.len();
-        self.next = self.next.wrapping_add(1);
-        self.handles[i].clone()
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }
 

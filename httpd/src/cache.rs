@@ -27,11 +27,10 @@ struct Inner {
 }
 
 /// One cached version: its bytes and the headers of its 200 response, built once.
-#[derive(Clone)]
-pub struct Cached {
-    pub tag: String,
-    pub data: Bytes,
-    pub headers: HeaderMap,
+struct Cached {
+    tag: String,
+    data: Bytes,
+    headers: HeaderMap,
 }
 
 impl SmallFileCache {
@@ -52,11 +51,11 @@ impl SmallFileCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Version `tag` of `path`, if cached.
-    pub fn get(&self, path: &VPath, tag: &str) -> Option<Cached> {
+    /// Version `tag` of `path`, if cached: its bytes and the headers of its 200 response.
+    pub fn get(&self, path: &VPath, tag: &str) -> Option<(Bytes, HeaderMap)> {
         let inner = self.lock();
         match inner.map.get(path) {
-            Some(c) if c.tag == tag => Some(c.clone()),
+            Some(c) if c.tag == tag => Some((c.data.clone(), c.headers.clone())),
             _ => None,
         }
     }
@@ -105,7 +104,7 @@ mod tests {
         let p = |s: &str| VPath::parse(s).unwrap();
         let h = HeaderMap::new;
         c.insert(&p("/a"), "t1", Bytes::from_static(b"0123456789"), h());
-        assert_eq!(&c.get(&p("/a"), "t1").unwrap().data[..], b"0123456789");
+        assert_eq!(&c.get(&p("/a"), "t1").unwrap().0[..], b"0123456789");
         assert!(c.get(&p("/a"), "t2").is_none(), "another version");
         c.insert(&p("/big"), "t", Bytes::from(vec![0u8; 11]), h());
         assert!(c.get(&p("/big"), "t").is_none(), "too big to cache");

@@ -36,11 +36,11 @@ pub async fn get(
             if entry.is_dir() {
                 return listing(ctx, headers, head).await;
             }
-            if let Some(hit) = ctx.gw.cache().get(&ctx.store_path, &entry.tag) {
+            if let Some((data, cached_headers)) = ctx.gw.cache().get(&ctx.store_path, &entry.tag) {
                 return match preconditions::evaluate(headers, true, Some(&entry)) {
                     Verdict::Proceed => {
-                        let mut resp = Response::new(Body::full(hit.data));
-                        *resp.headers_mut() = hit.headers;
+                        let mut resp = Response::new(Body::full(data));
+                        *resp.headers_mut() = cached_headers;
                         Ok(resp)
                     }
                     Verdict::NotModified => Ok(not_modified(&entry)),

@@ -96,6 +96,8 @@ pub struct HttpConfig {
     /// Send large file bodies with sendfile on HTTP/1.x (the kernel copies page cache to the
     /// socket).
     pub sendfile: bool,
+    /// Threads that run the connections, each with its own event loop (0: one per CPU).
+    pub worker_threads: usize,
 }
 
 impl Default for HttpConfig {
@@ -118,6 +120,7 @@ impl Default for HttpConfig {
             small_file_cache_bytes: 64 << 20,
             small_file_max_bytes: 64 << 10,
             sendfile: true,
+            worker_threads: 0,
         }
     }
 }

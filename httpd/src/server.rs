@@ -1,4 +1,5 @@
-//! The accept loop and the per-connection driver: a connection limit taken before `accept`,
+//! The accept loop and the per-connection driver: connections handed round robin to
+//! single-thread worker runtimes, a connection limit taken before `accept`,
 //! hyper-util's auto builder (HTTP/1.1 keep-alive and h2c with prior knowledge) with header
 //! limits and a header read timeout, an idle timeout for keep-alive connections, and graceful
 //! shutdown that lets requests in flight finish.
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use filegate_core::metrics::GaugeGuard;
+use filegate_core::workers::WorkerPool;
 use hyper::body::Incoming;
 use hyper::{Request, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -85,6 +87,7 @@ pub async fn serve(
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let idle = Duration::from_secs(config.keep_alive_idle_secs.max(1));
     let tracker = TaskTracker::new();
+    let mut workers = WorkerPool::start("http", config.worker_threads);
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -106,19 +109,33 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        tracker.spawn(connection(
-            Arc::clone(&builder),
-            stream,
-            peer,
-            gateway.clone(),
-            shutdown.clone(),
-            permit,
-            idle,
-        ));
+        // The socket moves to a worker runtime: off this runtime's reactor here, onto the
+        // worker's inside the task.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot hand the http connection over");
+                continue;
+            }
+        };
+        let (builder, gateway, shutdown) =
+            (Arc::clone(&builder), gateway.clone(), shutdown.clone());
+        tracker.spawn_on(
+            async move {
+                match TcpStream::from_std(stream) {
+                    Ok(stream) => {
+                        connection(builder, stream, peer, gateway, shutdown, permit, idle).await
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cannot register the http connection"),
+                }
+            },
+            &workers.pick(),
+        );
     }
     drop(listener);
     tracker.close();
     tracker.wait().await;
+    drop(workers);
     Ok(())
 }
 

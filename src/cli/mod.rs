@@ -58,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 pub fn open_store(config: &crate::config::Config) -> anyhow::Result<filegate_core::SledStore> {
     let options = filegate_core::SledOptions {
         cache_capacity: config.cache_mib.saturating_mul(1024 * 1024),
+        ..Default::default()
     };
     match filegate_core::SledStore::open(&config.data_dir, &options) {
         Ok((store, _)) => Ok(store),

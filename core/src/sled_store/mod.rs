@@ -12,6 +12,7 @@
 
 mod accounts;
 mod blobs;
+mod lookups;
 mod node;
 
 use std::collections::HashSet;
@@ -26,6 +27,7 @@ use sled::transaction::{
 };
 
 use self::blobs::{Base, BlobDir};
+use self::lookups::{Hit, Lookups};
 use self::node::{key, key_name, now_ns, Node, ROOT_ID};
 use crate::accounts::AccountEvent;
 use crate::error::{StoreError, StoreResult};
@@ -39,12 +41,15 @@ use crate::storage::{
 pub struct SledOptions {
     /// sled's page cache, in bytes. Only metadata lives in sled, so this stays small.
     pub cache_capacity: u64,
+    /// Path lookups remembered between commits (0: none).
+    pub lookup_cache_entries: usize,
 }
 
 impl Default for SledOptions {
     fn default() -> Self {
         SledOptions {
             cache_capacity: 64 * 1024 * 1024,
+            lookup_cache_entries: 8192,
         }
     }
 }
@@ -64,6 +69,8 @@ pub struct SledStore {
     /// Running totals, computed at open and kept up to date after each commit (a counter in
     /// sled would make every upload conflict with every other).
     usage: Mutex<Usage>,
+    /// Recent path lookups, valid until the next commit.
+    lookups: Lookups,
     events: tokio::sync::broadcast::Sender<AccountEvent>,
     data_dir: PathBuf,
     /// Held for the store's lifetime: a second process fails on it with a clear message.
@@ -144,6 +151,7 @@ impl SledStore {
                 nonce,
                 created_ns,
                 usage: Mutex::new(usage),
+                lookups: Lookups::new(options.lookup_cache_entries),
                 events,
                 data_dir: data_dir.to_owned(),
                 _lock: lock,
@@ -183,6 +191,34 @@ impl SledStore {
             .await
             .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
         Ok(())
+    }
+
+    /// What `path` (not the root) names now, if anything.
+    fn lookup(&self, path: &VPath) -> StoreResult<Option<Hit>> {
+        if let Some(hit) = self.lookups.get(path) {
+            return Ok(Some(hit));
+        }
+        let generation = self.lookups.generation();
+        let r = resolve(&self.ns, path)??;
+        let Some(node) = r.node else {
+            return Ok(None);
+        };
+        let hit = Hit {
+            entry: node.entry(&r.name, self.nonce),
+            node,
+        };
+        self.lookups.insert(generation, path, &hit);
+        Ok(Some(hit))
+    }
+
+    /// Runs one namespace transaction; whatever it did, cached lookups are stale afterwards.
+    fn transact<T>(
+        &self,
+        f: impl Fn(&TransactionalTree) -> ConflictableTransactionResult<T, StoreError>,
+    ) -> StoreResult<T> {
+        let r = tx_result(self.ns.transaction(f));
+        self.lookups.invalidate();
+        r
     }
 
     fn adjust_usage(&self, f: impl FnOnce(&mut Usage)) {
@@ -350,9 +386,8 @@ impl Storage for SledStore {
         if path.is_root() {
             return Ok(self.root_entry());
         }
-        let r = resolve(&self.ns, path)??;
-        r.node
-            .map(|n| n.entry(&r.name, self.nonce))
+        self.lookup(path)?
+            .map(|h| h.entry)
             .ok_or(StoreError::NotFound)
     }
 
@@ -373,8 +408,7 @@ impl Storage for SledStore {
         // A concurrent overwrite may unlink the blob between the lookup and the open; the next
         // lookup then finds the newer version.
         for _ in 0..8 {
-            let r = resolve(&self.ns, path)??;
-            let n = r.node.ok_or(StoreError::NotFound)?;
+            let Hit { node: n, entry } = self.lookup(path)?.ok_or(StoreError::NotFound)?;
             if n.dir {
                 return Err(StoreError::IsADirectory);
             }
@@ -389,14 +423,17 @@ impl Storage for SledStore {
             match self.blobs.open_read(n.id, offset, want).await {
                 Ok((file, body)) => {
                     return Ok(ReadHandle {
-                        entry: n.entry(&r.name, self.nonce),
+                        entry,
                         offset,
                         len: want,
                         body,
                         local_file: Some(file),
                     })
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.lookups.forget(path);
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -449,7 +486,7 @@ impl Storage for SledStore {
             digest: Some(written.digest),
         };
         let encoded = node.encode()?;
-        let committed = tx_result(self.ns.transaction(|tx| {
+        let committed = self.transact(|tx| {
             let r = ab(resolve(tx, path)?)?;
             ab(check_precondition(&r.node, &precondition, self.nonce))?;
             if r.node.as_ref().is_some_and(|n| n.dir) {
@@ -464,7 +501,7 @@ impl Storage for SledStore {
                 bump_children(tx, &r.parent, 1)?;
             }
             Ok((r.name, r.node))
-        }));
+        });
         let (name, old) = match committed {
             Ok(v) => v,
             Err(e) => {
@@ -501,7 +538,7 @@ impl Storage for SledStore {
             digest: None,
         };
         let encoded = node.encode()?;
-        let name = tx_result(self.ns.transaction(|tx| {
+        let name = self.transact(|tx| {
             let r = ab(resolve(tx, path)?)?;
             if r.node.is_some() {
                 return abort(StoreError::AlreadyExists);
@@ -509,7 +546,7 @@ impl Storage for SledStore {
             tx.insert(r.key.as_slice(), encoded.as_slice())?;
             bump_children(tx, &r.parent, 1)?;
             Ok(r.name)
-        }))?;
+        })?;
         self.durable().await?;
         self.adjust_usage(|u| u.dirs += 1);
         Ok(node.entry(&name, self.nonce))
@@ -519,7 +556,7 @@ impl Storage for SledStore {
         if path.is_root() {
             return Err(StoreError::NotPermitted);
         }
-        tx_result(self.ns.transaction(|tx| {
+        self.transact(|tx| {
             let r = ab(resolve(tx, path)?)?;
             match &r.node {
                 None => return abort(StoreError::NotFound),
@@ -530,7 +567,7 @@ impl Storage for SledStore {
             tx.remove(r.key.as_slice())?;
             bump_children(tx, &r.parent, -1)?;
             Ok(())
-        }))?;
+        })?;
         self.durable().await?;
         self.adjust_usage(|u| u.dirs = u.dirs.saturating_sub(1));
         Ok(())
@@ -540,7 +577,7 @@ impl Storage for SledStore {
         if path.is_root() {
             return Err(StoreError::IsADirectory);
         }
-        let old = tx_result(self.ns.transaction(|tx| {
+        let old = self.transact(|tx| {
             let r = ab(resolve(tx, path)?)?;
             let n = match r.node {
                 None => return abort(StoreError::NotFound),
@@ -550,7 +587,7 @@ impl Storage for SledStore {
             tx.remove(r.key.as_slice())?;
             bump_children(tx, &r.parent, -1)?;
             Ok(n)
-        }))?;
+        })?;
         self.durable().await?;
         self.blobs.remove(old.id);
         self.adjust_usage(|u| {
@@ -567,7 +604,7 @@ impl Storage for SledStore {
         if to != from && to.starts_with(from) {
             return Err(StoreError::Conflict);
         }
-        let (moved, replaced, name) = tx_result(self.ns.transaction(|tx| {
+        let (moved, replaced, name) = self.transact(|tx| {
             let rf = ab(resolve(tx, from)?)?;
             let Some(moving) = rf.node.clone() else {
                 return abort(StoreError::NotFound);
@@ -598,7 +635,7 @@ impl Storage for SledStore {
                 bump_children(tx, &rt.parent, added)?;
             }
             Ok((moving, rt.node, rt.name))
-        }))?;
+        })?;
         self.durable().await?;
         if let Some(old) = &replaced {
             if old.dir {
