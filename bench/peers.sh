@@ -6,7 +6,7 @@
 #   FTP_PORT=23731 HTTP_PORT=23790 PASSIVE_PORTS=23732-23778 bench/peers.sh ...  (other ports)
 #
 # It builds the release binary, starts the peers (installing them on first use), starts filegate
-# on ports 23721 (FTP, passive 23722-23779) and 23780 (HTTP) on a fresh store with the harness's
+# on ports 23721 (FTP, passive 23722-23999) and 23780 (HTTP) on a fresh store with the harness's
 # user (benchftp / benchpass, home /), runs bench.py with filegate first (ratios are relative to
 # it), and writes bench/results/peers-<date>.{md,json}. Needs root (apt-get, a local user).
 set -euo pipefail
@@ -18,7 +18,7 @@ DATA="$BASE/filegate-data"
 OUT="$HERE/results"
 FTP_PORT="${FTP_PORT:-23721}"
 HTTP_PORT="${HTTP_PORT:-23780}"
-PASSIVE="${PASSIVE_PORTS:-23722-23779}"
+PASSIVE="${PASSIVE_PORTS:-23722-23999}"
 stamp="$(date -u +%Y%m%dT%H%M)"
 mkdir -p "$OUT" "$BASE"
 

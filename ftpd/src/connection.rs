@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::BytesMut;
 use filegate_core::AccountEvent;
@@ -31,6 +31,19 @@ const READ_RESERVE: usize = 512;
 const IDLE_BUFFER: usize = 8 * 1024;
 /// Commands that arrive during a transfer and wait for it to end, at most.
 const MAX_PENDING: usize = 16;
+/// How long a passive port outlives its last use, waiting to be reused by the next PASV/EPSV.
+const SPARE_PORT_KEEP: Duration = Duration::from_secs(1);
+
+/// The session's passive listener. It outlives the transfer it was opened for, so the next
+/// PASV/EPSV reuses it: a client fetching many files costs no new socket and no bind per file
+/// (bind searches every socket on the port, TIME_WAIT ones included, and was a fifth of the
+/// server's CPU per small download). Unused for [`SPARE_PORT_KEEP`], it is closed.
+struct PassivePort {
+    listener: Arc<std::net::TcpListener>,
+    port: u16,
+    /// Since when no PASV/EPSV has it armed for a transfer.
+    spare_since: Option<tokio::time::Instant>,
+}
 
 /// Whether the connection goes on.
 enum Flow {
@@ -50,8 +63,8 @@ pub(crate) struct Connection {
     pending: VecDeque<Line>,
     /// The protocol state.
     session: Session,
-    /// The passive port of a PASV/EPSV, until a transfer uses it.
-    passive: Option<std::net::TcpListener>,
+    /// The passive port of the last PASV/EPSV.
+    passive: Option<PassivePort>,
     /// The client: limits count per its address, data connections may only be with it.
     peer: SocketAddr,
     /// Our end of the control connection: passive ports are bound on its address.
@@ -124,6 +137,12 @@ impl Connection {
             if self.buf.capacity() - self.buf.len() < READ_RESERVE {
                 self.buf.reserve(READ_RESERVE);
             }
+            let spare_until = self
+                .passive
+                .as_ref()
+                .and_then(|p| p.spare_since)
+                .map(|t| t + SPARE_PORT_KEEP);
+            let wake = spare_until.map_or(idle_deadline, |t| t.min(idle_deadline));
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 ev = recv_event(&mut self.events) => {
@@ -143,7 +162,8 @@ impl Connection {
                         }
                     }
                 }
-                r = tokio::time::timeout_at(idle_deadline, self.stream.read_buf(&mut self.buf)) => match r {
+                r = tokio::time::timeout_at(wake, self.stream.read_buf(&mut self.buf)) => match r {
+                    Err(_) if tokio::time::Instant::now() < idle_deadline => self.passive = None,
                     Err(_) => {
                         self.send(&[Reply::new(Code::ServiceNotAvailable, "Idle timeout; closing the connection")]).await?;
                         return self.close().await;
@@ -229,28 +249,34 @@ impl Connection {
                 self.shared.logins.succeeded(peer_ip(&self.peer));
             }
         }
-        self.send(&outcome.replies).await?;
+        // A download's 150 waits for the transfer's first step: a small file then goes out at
+        // once, and 150 and 226 share one write (one segment and one wake-up fewer each way).
+        let download = matches!(&outcome.action,
+            Action::Transfer(t) if matches!(t.direction, Direction::Send(_)));
+        let mut replies = outcome.replies;
+        if !download {
+            self.send(&replies).await?;
+            replies.clear();
+        }
         let flow = match outcome.action {
             Action::None | Action::LoginFailed => Flow::Continue,
             Action::Close => Flow::Close,
             Action::OpenPassive => {
-                let bound = self.shared.ports.bind(self.local.ip());
-                let port = match &bound {
-                    Ok((_, port)) => Ok(*port),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot open a passive port");
-                        Err(io::Error::new(e.kind(), e.to_string()))
-                    }
-                };
+                let port = self.open_passive();
                 let reply = self.session.passive_opened(port);
-                self.passive = bound.ok().map(|(l, _)| l);
                 self.send(&[reply]).await?;
                 Flow::Continue
             }
-            Action::Transfer(t) => self.run_transfer(*t).await?,
+            Action::Transfer(t) => self.run_transfer(*t, replies).await?,
         };
-        if self.session.data_setup() != DataSetup::Passive {
-            self.passive = None;
+        match self.session.data_setup() {
+            DataSetup::Passive => {}
+            DataSetup::Active(_) => self.passive = None,
+            DataSetup::None => {
+                if let Some(p) = &mut self.passive {
+                    p.spare_since.get_or_insert_with(tokio::time::Instant::now);
+                }
+            }
         }
         let max_bad = self.shared.config.max_bad_commands;
         if max_bad > 0 && self.session.bad_commands() >= max_bad {
@@ -264,10 +290,38 @@ impl Connection {
         Ok(flow)
     }
 
-    /// Runs a transfer while answering ABOR and STAT on the control connection.
-    async fn run_transfer(&mut self, t: Transfer) -> io::Result<Flow> {
+    /// A passive port for PASV/EPSV: the session's last one if it still has it, else a new one.
+    fn open_passive(&mut self) -> io::Result<u16> {
+        if let Some(p) = &mut self.passive {
+            data::drain_stale(&p.listener);
+            p.spare_since = None;
+            return Ok(p.port);
+        }
+        match self.shared.ports.bind(self.local.ip()) {
+            Ok((listener, port)) => {
+                self.passive = Some(PassivePort {
+                    listener: Arc::new(listener),
+                    port,
+                    spare_since: None,
+                });
+                Ok(port)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open a passive port");
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a transfer while answering ABOR and STAT on the control connection. `preliminary`
+    /// (a download's 150) is sent once the transfer has taken its first step, or with the
+    /// final reply if that step finished it.
+    async fn run_transfer(&mut self, t: Transfer, mut preliminary: Vec<Reply>) -> io::Result<Flow> {
         let plan = match t.setup {
-            DataSetup::Passive => self.passive.take().map_or(Plan::Missing, Plan::Passive),
+            DataSetup::Passive => self
+                .passive
+                .as_ref()
+                .map_or(Plan::Missing, |p| Plan::Passive(Arc::clone(&p.listener))),
             DataSetup::Active(a) => Plan::Active(a),
             DataSetup::None => Plan::Missing,
         };
@@ -286,49 +340,62 @@ impl Connection {
         let mut transfer = data::run(plan, t.direction, t.ascii, ctx).boxed();
         let mut aborted = false;
         let mut control_open = true;
-        let result = loop {
-            tokio::select! {
-                // The control connection first: a client that died closed it before its data
-                // connection, and its upload must not be published.
-                biased;
-                n = self.stream.read_buf(&mut self.buf), if control_open && !aborted && self.pending.len() < MAX_PENDING && self.buf.len() <= MAX_LINE + 2 => {
-                    if !matches!(n, Ok(n) if n > 0) {
-                        // The client went away: stop the transfer.
-                        control_open = false;
-                        aborted = true;
-                        cancel.cancel();
-                        if !is_upload {
-                            break TransferResult::Aborted;
+        let first_step = if preliminary.is_empty() {
+            None
+        } else {
+            (&mut transfer).now_or_never()
+        };
+        if first_step.is_none() {
+            self.send(&preliminary).await?;
+            preliminary.clear();
+        }
+        let result = if let Some(done) = first_step {
+            done
+        } else {
+            loop {
+                tokio::select! {
+                    // The control connection first: a client that died closed it before its data
+                    // connection, and its upload must not be published.
+                    biased;
+                    n = self.stream.read_buf(&mut self.buf), if control_open && !aborted && self.pending.len() < MAX_PENDING && self.buf.len() <= MAX_LINE + 2 => {
+                        if !matches!(n, Ok(n) if n > 0) {
+                            // The client went away: stop the transfer.
+                            control_open = false;
+                            aborted = true;
+                            cancel.cancel();
+                            if !is_upload {
+                                break TransferResult::Aborted;
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                    read_past_urgent_mark(&self.stream, &mut self.buf);
-                    while let Some(line) = self.lines.next_line(&mut self.buf) {
-                        let cmd = match &line {
-                            Line::Complete(b) => parse_command(b),
-                            Line::TooLong => Command::Error(ParseError::LineTooLong),
-                        };
-                        match cmd {
-                            Command::Abor => {
-                                aborted = true;
-                                cancel.cancel();
+                        read_past_urgent_mark(&self.stream, &mut self.buf);
+                        while let Some(line) = self.lines.next_line(&mut self.buf) {
+                            let cmd = match &line {
+                                Line::Complete(b) => parse_command(b),
+                                Line::TooLong => Command::Error(ParseError::LineTooLong),
+                            };
+                            match cmd {
+                                Command::Abor => {
+                                    aborted = true;
+                                    cancel.cancel();
+                                    break;
+                                }
+                                Command::Stat(None) => {
+                                    let text = format!("Transferring {}: {} bytes so far", t.path, bytes.load(Ordering::Relaxed));
+                                    self.send(&[Reply::new(Code::SystemStatus, text)]).await?;
+                                }
+                                _ => self.pending.push_back(line),
+                            }
+                            if self.pending.len() >= MAX_PENDING {
                                 break;
                             }
-                            Command::Stat(None) => {
-                                let text = format!("Transferring {}: {} bytes so far", t.path, bytes.load(Ordering::Relaxed));
-                                self.send(&[Reply::new(Code::SystemStatus, text)]).await?;
-                            }
-                            _ => self.pending.push_back(line),
                         }
-                        if self.pending.len() >= MAX_PENDING {
-                            break;
+                        if aborted && !is_upload {
+                            break TransferResult::Aborted;
                         }
                     }
-                    if aborted && !is_upload {
-                        break TransferResult::Aborted;
-                    }
+                    r = &mut transfer => break r,
                 }
-                r = &mut transfer => break r,
             }
         };
         drop(transfer);
@@ -359,7 +426,8 @@ impl Connection {
             outcome = %outcome,
             "transfer"
         );
-        let mut replies = self.session.transfer_done(t.verb, &result);
+        let mut replies = preliminary;
+        replies.extend(self.session.transfer_done(t.verb, &result));
         if aborted && !matches!(result, TransferResult::Aborted) {
             // ABOR came after the transfer had already completed.
             replies.push(Reply::new(Code::ClosingData, "ABOR successful"));

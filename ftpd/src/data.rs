@@ -86,8 +86,9 @@ fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// How the data connection of one transfer is made.
 #[derive(Debug)]
 pub enum Plan {
-    /// Accept on this (non-blocking) listener, only from the control peer.
-    Passive(std::net::TcpListener),
+    /// Accept on this (non-blocking) listener, only from the control peer. Shared: the
+    /// connection keeps the listener for the session's next PASV/EPSV.
+    Passive(Arc<std::net::TcpListener>),
     /// Connect to this address (already checked to be the control peer's).
     Active(SocketAddr),
     /// No usable setup (the passive port was lost).
@@ -125,6 +126,18 @@ impl Conn {
                 s.set_nonblocking(true)?;
                 TcpStream::from_std(s)
             }
+        }
+    }
+}
+
+/// Accepts and drops whatever connected to a reused passive port since its last transfer (a
+/// client that abandoned a data connection), so the next transfer gets the client's new one.
+pub fn drain_stale(listener: &std::net::TcpListener) {
+    for _ in 0..MAX_STRAY_CONNECTIONS {
+        match listener.accept() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
     }
 }
@@ -167,7 +180,8 @@ async fn open(plan: Plan, ctx: &TransferCtx) -> io::Result<Conn> {
                     Err(e) => return Err(e),
                 }
             }
-            let listener = TcpListener::from_std(listener)?;
+            // The wait needs the reactor: register a duplicate, dropped (and deregistered) after.
+            let listener = TcpListener::from_std(listener.try_clone()?)?;
             let deadline = tokio::time::Instant::now() + ctx.timeout;
             loop {
                 let (s, from) = tokio::time::timeout_at(deadline, listener.accept())

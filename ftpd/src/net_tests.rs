@@ -311,3 +311,70 @@ async fn idle_time_counts_from_the_last_command_not_through_a_long_transfer() {
     // Then a real idle period ends the session.
     assert!(c.reply().await.starts_with("421"));
 }
+
+fn epsv_port(reply: &str) -> u16 {
+    reply
+        .split("|||")
+        .nth(1)
+        .and_then(|s| s.trim_end_matches(['|', ')']).parse().ok())
+        .unwrap_or_else(|| panic!("not an EPSV reply: {reply}"))
+}
+
+#[tokio::test]
+async fn a_passive_port_is_reused_drained_of_stale_connections_and_released_when_idle() {
+    let r = start(config()).await;
+    r.services
+        .storage
+        .write(
+            &filegate_core::VPath::parse("/f.txt").unwrap(),
+            filegate_core::WriteMode::Replace,
+            filegate_core::Precondition::None,
+            filegate_core::body_from_bytes(&b"hello"[..]),
+        )
+        .await
+        .unwrap();
+    let mut c = Client::login(r.addr).await;
+    assert!(c.cmd("TYPE I").await.starts_with("200"));
+    let fetch = |port: u16| async move {
+        let mut data = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut got = Vec::new();
+        (data.read_to_end(&mut got).await.map(|_| got), data)
+    };
+    let first = epsv_port(&c.cmd("EPSV").await);
+    let (got, _) = {
+        let f = fetch(first);
+        let reply = c.cmd("RETR f.txt").await;
+        // 150 and 226 may come in one write; `cmd` returns the first complete reply.
+        assert!(reply.starts_with("150"), "{reply}");
+        let got = f.await;
+        assert!(c.reply().await.starts_with("226"));
+        got
+    };
+    assert_eq!(got.unwrap(), b"hello");
+    // The next EPSV gets the same port, without a new bind.
+    let again = epsv_port(&c.cmd("EPSV").await);
+    assert_eq!(again, first);
+    // A connection the client then abandons (the RETR fails) stays queued on the port...
+    let stale = TcpStream::connect(("127.0.0.1", again)).await.unwrap();
+    assert!(c.cmd("RETR missing.txt").await.starts_with("550"));
+    // ...and is dropped by the next EPSV, so the next transfer uses the client's new one.
+    let third = epsv_port(&c.cmd("EPSV").await);
+    assert_eq!(third, first);
+    let f = fetch(third);
+    assert!(c.cmd("RETR f.txt").await.starts_with("150"));
+    let (got, _) = f.await;
+    assert_eq!(got.unwrap(), b"hello");
+    assert!(c.reply().await.starts_with("226"));
+    let mut stale = stale;
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(LIMIT, stale.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+        "the stale connection was closed"
+    );
+    // Unused for a while, the port is closed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(c.cmd("NOOP").await.starts_with("200"));
+    let refused = TcpStream::connect(("127.0.0.1", first)).await;
+    assert!(refused.is_err(), "the spare passive port was released");
+}

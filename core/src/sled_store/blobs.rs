@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
+use super::small_blobs::SmallBlobs;
 use crate::error::{StoreError, StoreResult};
 use crate::storage::{BodyStream, ByteStream};
 
@@ -27,6 +28,8 @@ const WRITE_QUEUE: usize = 16;
 pub(crate) struct BlobDir {
     blobs: PathBuf,
     tmp: PathBuf,
+    /// Bytes of small blobs recently read.
+    small: SmallBlobs,
 }
 
 /// What an upload leaves behind before it is published.
@@ -47,10 +50,13 @@ enum Chunk {
 }
 
 impl BlobDir {
-    pub fn open(data_dir: &Path) -> io::Result<BlobDir> {
+    /// The blob directories of `data_dir`, keeping up to `small_cache_bytes` of small blobs in
+    /// memory.
+    pub fn open(data_dir: &Path, small_cache_bytes: usize) -> io::Result<BlobDir> {
         let dir = BlobDir {
             blobs: data_dir.join("blobs"),
             tmp: data_dir.join("tmp"),
+            small: SmallBlobs::new(small_cache_bytes),
         };
         fs::create_dir_all(&dir.blobs)?;
         fs::create_dir_all(&dir.tmp)?;
@@ -103,6 +109,7 @@ impl BlobDir {
 
     /// Unlinks blob `id`; open readers keep their bytes. A blob already gone is fine.
     pub fn remove(&self, id: u64) {
+        self.small.remove(id);
         if let Err(e) = fs::remove_file(self.path(id)) {
             if e.kind() != io::ErrorKind::NotFound {
                 tracing::warn!(blob = id, error = %e, "could not remove an unreferenced blob; the next open removes it");
@@ -110,17 +117,40 @@ impl BlobDir {
         }
     }
 
-    /// Opens blob `id` and streams `len` bytes from `offset`.
+    /// Opens blob `id` (of `size` bytes) and streams `len` bytes from `offset`. The open file
+    /// comes back too, unless the bytes came from memory.
     pub async fn open_read(
         &self,
         id: u64,
+        size: u64,
         offset: u64,
         len: u64,
-    ) -> io::Result<(Arc<File>, ByteStream)> {
+    ) -> io::Result<(Option<Arc<File>>, ByteStream)> {
         let path = self.path(id);
+        if size <= SMALL_READ {
+            // Small blobs are read whole, in place (an open and one pread from the page cache
+            // cost less than handing the work to another thread and back), and remembered.
+            let (file, whole) = match self.small.get(id) {
+                Some(whole) => (None, whole),
+                None => {
+                    let file = File::open(path)?;
+                    let whole = read_exact_at(&file, 0, size)?;
+                    self.small.insert(id, whole.clone());
+                    (Some(Arc::new(file)), whole)
+                }
+            };
+            let start = usize::try_from(offset.min(size)).map_err(io::Error::other)?;
+            let end =
+                usize::try_from(offset.saturating_add(len).min(size)).map_err(io::Error::other)?;
+            let part = whole.slice(start..end);
+            let body: ByteStream = if part.is_empty() {
+                Box::pin(futures::stream::empty())
+            } else {
+                Box::pin(futures::stream::once(async move { Ok(part) }))
+            };
+            return Ok((file, body));
+        }
         let (file, first) = if len <= SMALL_READ {
-            // Small bodies are read in place: an open and one pread from the page cache cost
-            // less than handing the work to another thread and back.
             let file = File::open(path)?;
             let buf = read_exact_at(&file, offset, len)?;
             (file, Some(buf))
@@ -157,7 +187,7 @@ impl BlobDir {
                 ))
             }
         };
-        Ok((file, body))
+        Ok((Some(file), body))
     }
 
     /// Writes a new blob `id` from `base` (if any) followed by `body`, durably, and returns its

@@ -14,6 +14,7 @@ mod accounts;
 mod blobs;
 mod lookups;
 mod node;
+mod small_blobs;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,8 @@ pub struct SledOptions {
     pub cache_capacity: u64,
     /// Path lookups remembered between commits (0: none).
     pub lookup_cache_entries: usize,
+    /// Bytes of small files (64 KiB or less) kept in memory by version (0: none).
+    pub small_blob_cache_bytes: usize,
 }
 
 impl Default for SledOptions {
@@ -50,6 +53,7 @@ impl Default for SledOptions {
         SledOptions {
             cache_capacity: 64 * 1024 * 1024,
             lookup_cache_entries: 8192,
+            small_blob_cache_bytes: 32 << 20,
         }
     }
 }
@@ -119,7 +123,7 @@ impl SledStore {
             .get("created")?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map_or(0, u64::from_be_bytes);
-        let blobs = BlobDir::open(data_dir)?;
+        let blobs = BlobDir::open(data_dir, options.small_blob_cache_bytes)?;
         let mut referenced = HashSet::new();
         let mut usage = Usage::default();
         for item in ns.iter() {
@@ -420,14 +424,14 @@ impl Storage for SledStore {
             }
             let avail = n.size - offset;
             let want = len.map_or(avail, |l| l.min(avail));
-            match self.blobs.open_read(n.id, offset, want).await {
+            match self.blobs.open_read(n.id, n.size, offset, want).await {
                 Ok((file, body)) => {
                     return Ok(ReadHandle {
                         entry,
                         offset,
                         len: want,
                         body,
-                        local_file: Some(file),
+                        local_file: file,
                     })
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
