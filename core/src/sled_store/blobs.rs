@@ -24,6 +24,13 @@ const SMALL_READ: u64 = 64 * 1024;
 const READ_CHUNK: u64 = 256 * 1024;
 /// Upload chunks in flight between the receiving task and the writing thread.
 const WRITE_QUEUE: usize = 16;
+/// A large upload is written back to disk in pieces of this size while it still arrives, so
+/// the fsync at the end finds little left to do (the network and the disk work in parallel
+/// instead of one after the other: about 1.5x the MB/s of a 1 GiB upload here).
+const WRITEBACK_STEP: u64 = 8 << 20;
+/// Pieces whose write-back may be in flight before the writer waits for the oldest (bounds the
+/// upload's dirty pages, and slows the sender to what the disk takes).
+const WRITEBACK_AHEAD: u64 = 8;
 
 pub(crate) struct BlobDir {
     blobs: PathBuf,
@@ -236,6 +243,62 @@ impl BlobDir {
     }
 }
 
+/// Where the write-back of an upload's tmp file stands.
+struct Writeback {
+    /// Write-back started for the bytes before this offset.
+    started: u64,
+    /// Write-back finished for the bytes before this offset.
+    waited: u64,
+}
+
+impl Writeback {
+    fn from(offset: u64) -> Writeback {
+        Writeback {
+            started: offset,
+            waited: offset,
+        }
+    }
+
+    /// The file now holds `size` bytes: starts the write-back of each whole new step, and waits
+    /// for old steps beyond the allowed number in flight. Failures only cost speed (the final
+    /// fsync still decides), so they are ignored.
+    fn advance(&mut self, file: &File, size: u64) {
+        while size - self.started >= WRITEBACK_STEP {
+            let _ = sync_file_range(file, self.started, WRITEBACK_STEP, false);
+            self.started += WRITEBACK_STEP;
+            if self.started - self.waited > WRITEBACK_STEP * WRITEBACK_AHEAD {
+                let _ = sync_file_range(file, self.waited, WRITEBACK_STEP, true);
+                self.waited += WRITEBACK_STEP;
+            }
+        }
+    }
+}
+
+/// `sync_file_range(2)`: starts writing `len` bytes at `offset` back to disk and, if `wait`,
+/// waits for them (and for any write-back already running on them). No metadata, no cache
+/// flush: durability still comes from the fsync after the last byte.
+#[allow(unsafe_code)]
+fn sync_file_range(file: &File, offset: u64, len: u64, wait: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let flags = if wait {
+        libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER
+    } else {
+        libc::SYNC_FILE_RANGE_WRITE
+    };
+    let offset = i64::try_from(offset).map_err(io::Error::other)?;
+    let len = i64::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: plain integers and a file descriptor that `file` keeps open for the call; the
+    // kernel reads no memory of ours.
+    let r = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn read_exact_at(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
     let n = usize::try_from(len).map_err(io::Error::other)?;
     let mut buf = BytesMut::zeroed(n);
@@ -280,12 +343,14 @@ fn write_blob(
         size = keep;
     }
     let mut complete = false;
+    let mut writeback = Writeback::from(size);
     while let Some(chunk) = rx.blocking_recv() {
         match chunk {
             Chunk::Data(data) => {
                 hasher.update(&data);
                 tmp.as_file_mut().write_all(&data)?;
                 size += data.len() as u64;
+                writeback.advance(tmp.as_file(), size);
             }
             Chunk::End => {
                 complete = true;
