@@ -164,6 +164,7 @@ impl Gateway {
         body: &mut Option<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response<Body>, HttpError> {
+        check_head_size(req, self.config().max_header_bytes)?;
         check_host(&req.headers, req.version)?;
         let raw_path = req.uri.path();
         if raw_path == "/_" || raw_path.starts_with("/_/") {
@@ -220,6 +221,27 @@ impl Gateway {
             _ => Err(HttpError::method_not_allowed(ALLOWED_METHODS)),
         }
     }
+}
+
+/// The request head within `max` bytes (counted as on the HTTP/1.1 wire). hyper's own limit is
+/// its read buffer, kept larger so request bodies are read in large pieces; this is the
+/// configured limit.
+fn check_head_size(req: &Parts, max: usize) -> Result<(), HttpError> {
+    let uri = req.uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + req.uri.authority().map_or(0, |a| a.as_str().len() + 8);
+    let line = req.method.as_str().len() + uri + 12;
+    let fields: usize = req
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if line + fields + 2 > max {
+        return Err(HttpError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request head too large",
+        ));
+    }
+    Ok(())
 }
 
 /// RFC 9112 3.2: an HTTP/1.1 request needs exactly one Host field; no version may send two.

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
+use super::sink::FileSink;
 use super::small_blobs::SmallBlobs;
 use crate::error::{StoreError, StoreResult};
 use crate::storage::{BodyStream, ByteStream};
@@ -22,15 +23,10 @@ use crate::storage::{BodyStream, ByteStream};
 const SMALL_READ: u64 = 64 * 1024;
 /// Chunk size of larger downloads.
 const READ_CHUNK: u64 = 256 * 1024;
-/// Upload chunks in flight between the receiving task and the writing thread.
+/// Upload batches in flight between the receiving task and the writing thread.
 const WRITE_QUEUE: usize = 16;
-/// A large upload is written back to disk in pieces of this size while it still arrives, so
-/// the fsync at the end finds little left to do (the network and the disk work in parallel
-/// instead of one after the other: about 1.5x the MB/s of a 1 GiB upload here).
-const WRITEBACK_STEP: u64 = 8 << 20;
-/// Pieces whose write-back may be in flight before the writer waits for the oldest (bounds the
-/// upload's dirty pages, and slows the sender to what the disk takes).
-const WRITEBACK_AHEAD: u64 = 8;
+/// Body chunks handed over together at most.
+const BATCH: usize = 64;
 
 pub(crate) struct BlobDir {
     blobs: PathBuf,
@@ -52,7 +48,9 @@ pub(crate) struct Base {
 }
 
 enum Chunk {
-    Data(Bytes),
+    /// What the body had ready at once: one hand-over (and one wake-up of the writing thread)
+    /// per batch, not per network read.
+    Data(Vec<Bytes>),
     End,
 }
 
@@ -203,7 +201,7 @@ impl BlobDir {
         &self,
         id: u64,
         base: Option<Base>,
-        mut body: BodyStream,
+        body: BodyStream,
     ) -> StoreResult<WrittenBlob> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(WRITE_QUEUE);
         let tmp_dir = self.tmp.clone();
@@ -214,18 +212,24 @@ impl BlobDir {
             write_blob(&tmp_dir, base_path, rx, &shard, &final_path)
         });
         let mut interrupted = None;
-        while let Some(item) = body.next().await {
-            match item {
-                Ok(data) if data.is_empty() => {}
-                Ok(data) => {
-                    if tx.send(Chunk::Data(data)).await.is_err() {
-                        break; // the writer failed; its error is below
+        let mut body = body.ready_chunks(BATCH);
+        while let Some(items) = body.next().await {
+            let mut batch = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Ok(data) if data.is_empty() => {}
+                    Ok(data) => batch.push(data),
+                    Err(e) => {
+                        interrupted = Some(e);
+                        break;
                     }
                 }
-                Err(e) => {
-                    interrupted = Some(e);
-                    break;
-                }
+            }
+            if interrupted.is_some() {
+                break;
+            }
+            if !batch.is_empty() && tx.send(Chunk::Data(batch)).await.is_err() {
+                break; // the writer failed; its error is below
             }
         }
         if interrupted.is_none() {
@@ -240,62 +244,6 @@ impl BlobDir {
             Some(e) => Err(StoreError::Interrupted(e)),
             None => written,
         }
-    }
-}
-
-/// Where the write-back of an upload's tmp file stands.
-struct Writeback {
-    /// Write-back started for the bytes before this offset.
-    started: u64,
-    /// Write-back finished for the bytes before this offset.
-    waited: u64,
-}
-
-impl Writeback {
-    fn from(offset: u64) -> Writeback {
-        Writeback {
-            started: offset,
-            waited: offset,
-        }
-    }
-
-    /// The file now holds `size` bytes: starts the write-back of each whole new step, and waits
-    /// for old steps beyond the allowed number in flight. Failures only cost speed (the final
-    /// fsync still decides), so they are ignored.
-    fn advance(&mut self, file: &File, size: u64) {
-        while size - self.started >= WRITEBACK_STEP {
-            let _ = sync_file_range(file, self.started, WRITEBACK_STEP, false);
-            self.started += WRITEBACK_STEP;
-            if self.started - self.waited > WRITEBACK_STEP * WRITEBACK_AHEAD {
-                let _ = sync_file_range(file, self.waited, WRITEBACK_STEP, true);
-                self.waited += WRITEBACK_STEP;
-            }
-        }
-    }
-}
-
-/// `sync_file_range(2)`: starts writing `len` bytes at `offset` back to disk and, if `wait`,
-/// waits for them (and for any write-back already running on them). No metadata, no cache
-/// flush: durability still comes from the fsync after the last byte.
-#[allow(unsafe_code)]
-fn sync_file_range(file: &File, offset: u64, len: u64, wait: bool) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let flags = if wait {
-        libc::SYNC_FILE_RANGE_WAIT_BEFORE
-            | libc::SYNC_FILE_RANGE_WRITE
-            | libc::SYNC_FILE_RANGE_WAIT_AFTER
-    } else {
-        libc::SYNC_FILE_RANGE_WRITE
-    };
-    let offset = i64::try_from(offset).map_err(io::Error::other)?;
-    let len = i64::try_from(len).map_err(io::Error::other)?;
-    // SAFETY: plain integers and a file descriptor that `file` keeps open for the call; the
-    // kernel reads no memory of ours.
-    let r = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
@@ -343,14 +291,15 @@ fn write_blob(
         size = keep;
     }
     let mut complete = false;
-    let mut writeback = Writeback::from(size);
+    let mut sink = FileSink::new(tmp.as_file().try_clone()?, size);
     while let Some(chunk) = rx.blocking_recv() {
         match chunk {
-            Chunk::Data(data) => {
-                hasher.update(&data);
-                tmp.as_file_mut().write_all(&data)?;
-                size += data.len() as u64;
-                writeback.advance(tmp.as_file(), size);
+            Chunk::Data(batch) => {
+                for data in batch {
+                    hasher.update(&data);
+                    sink.write(&data)?;
+                    size += data.len() as u64;
+                }
             }
             Chunk::End => {
                 complete = true;
@@ -364,7 +313,7 @@ fn write_blob(
             "upload ended early",
         )));
     }
-    tmp.as_file().sync_data()?;
+    drop(sink.finish()?);
     fs::create_dir_all(shard)?;
     tmp.persist(final_path)
         .map_err(|e| StoreError::from(e.error))?;

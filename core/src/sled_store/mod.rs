@@ -14,6 +14,7 @@ mod accounts;
 mod blobs;
 mod lookups;
 mod node;
+mod sink;
 mod small_blobs;
 
 use std::collections::HashSet;
