@@ -72,7 +72,7 @@ impl FileSink {
             let (head, rest) = data.split_at(fill.min(data.len()));
             self.write_buffered(head)?;
             data = rest;
-            if self.written % ALIGN as u64 != 0 {
+            if !self.written.is_multiple_of(ALIGN as u64) {
                 return Ok(());
             }
             self.direct = self.start_direct();
