@@ -131,14 +131,13 @@ impl BlobDir {
         offset: u64,
         len: u64,
     ) -> io::Result<(Option<Arc<File>>, ByteStream)> {
-        let path = self.path(id);
         if size <= SMALL_READ {
             // Small blobs are read whole, in place (an open and one pread from the page cache
             // cost less than handing the work to another thread and back), and remembered.
             let (file, whole) = match self.small.get(id) {
                 Some(whole) => (None, whole),
                 None => {
-                    let file = File::open(path)?;
+                    let file = File::open(self.path(id))?;
                     let whole = read_exact_at(&file, 0, size)?;
                     self.small.insert(id, whole.clone());
                     (Some(Arc::new(file)), whole)
@@ -155,6 +154,7 @@ impl BlobDir {
             };
             return Ok((file, body));
         }
+        let path = self.path(id);
         let (file, first) = if len <= SMALL_READ {
             let file = File::open(path)?;
             let buf = read_exact_at(&file, offset, len)?;

@@ -1,12 +1,14 @@
 //! How an upload's bytes reach its temporary blob file, cheaply and ready for the final fsync.
 //!
 //! The first [`DIRECT_AFTER`] bytes go through the page cache, written back while the upload
-//! still arrives. Past that, the file switches to `O_DIRECT`: whole aligned blocks go from one
-//! reused buffer straight to the disk. Filling fresh page-cache pages was most of the server's
+//! still arrives. Past that, the file switches to `O_DIRECT`: whole aligned blocks go from two
+//! reused buffers straight to the disk, one written on its own thread while the next fills (and
+//! is hashed). Filling fresh page-cache pages was most of the server's
 //! CPU in a large upload (and on this VM it is slow and erratic: new pages fault on the host),
 //! while the disk had to be written before the reply anyway; bypassing the cache also keeps a
-//! large upload from evicting what downloads need. A file system that refuses `O_DIRECT` keeps
-//! the buffered path. Either way nothing is durable until [`FileSink::finish`]'s fsync.
+//! large upload from evicting what downloads need. A file system without direct I/O refuses
+//! the flag (`F_SETFL` fails) and keeps the buffered path. Either way nothing is durable until
+//! [`FileSink::finish`]'s fsync.
 
 use std::fs::File;
 use std::io::{self, Write};
