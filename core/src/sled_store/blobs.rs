@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use super::sink::FileSink;
 use super::small_blobs::SmallBlobs;
@@ -23,10 +23,11 @@ use crate::storage::{BodyStream, ByteStream};
 const SMALL_READ: u64 = 64 * 1024;
 /// Chunk size of larger downloads.
 const READ_CHUNK: u64 = 256 * 1024;
-/// Upload batches in flight between the receiving task and the writing thread.
-const WRITE_QUEUE: usize = 16;
-/// Body chunks handed over together at most.
-const BATCH: usize = 64;
+/// Upload batches in flight between the receiving task and the writing thread: with
+/// [`BATCH_BYTES`], what one upload holds in memory while the disk is the slower side.
+const WRITE_QUEUE: usize = 8;
+/// A batch stops growing at this many bytes (it may pass it by one chunk).
+const BATCH_BYTES: usize = 1 << 20;
 
 pub(crate) struct BlobDir {
     blobs: PathBuf,
@@ -212,21 +213,29 @@ impl BlobDir {
             write_blob(&tmp_dir, base_path, rx, &shard, &final_path)
         });
         let mut interrupted = None;
-        let mut body = body.ready_chunks(BATCH);
-        while let Some(items) = body.next().await {
-            let mut batch = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Ok(data) if data.is_empty() => {}
-                    Ok(data) => batch.push(data),
+        // Fused: the batching below may see the end before the loop asks again.
+        let mut body = body.fuse();
+        'body: while let Some(first) = body.next().await {
+            // The first chunk, then whatever else the body has ready, up to BATCH_BYTES.
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            let mut item = Some(first);
+            while let Some(next) = item.take() {
+                match next {
+                    Ok(data) => {
+                        bytes += data.len();
+                        if !data.is_empty() {
+                            batch.push(data);
+                        }
+                    }
                     Err(e) => {
                         interrupted = Some(e);
-                        break;
+                        break 'body;
                     }
                 }
-            }
-            if interrupted.is_some() {
-                break;
+                if bytes < BATCH_BYTES {
+                    item = body.next().now_or_never().flatten();
+                }
             }
             if !batch.is_empty() && tx.send(Chunk::Data(batch)).await.is_err() {
                 break; // the writer failed; its error is below
