@@ -213,32 +213,20 @@ impl BlobDir {
             write_blob(&tmp_dir, base_path, rx, &shard, &final_path)
         });
         let mut interrupted = None;
-        // Fused: the batching below may see the end before the loop asks again.
+        // Fused: a batch may see the end before the next one is asked for.
         let mut body = body.fuse();
-        'body: while let Some(first) = body.next().await {
-            // The first chunk, then whatever else the body has ready, up to BATCH_BYTES.
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            let mut item = Some(first);
-            while let Some(next) = item.take() {
-                match next {
-                    Ok(data) => {
-                        bytes += data.len();
-                        if !data.is_empty() {
-                            batch.push(data);
-                        }
-                    }
-                    Err(e) => {
-                        interrupted = Some(e);
-                        break 'body;
+        loop {
+            match next_batch(&mut body).await {
+                Ok(None) => break,
+                Ok(Some(batch)) => {
+                    if tx.send(Chunk::Data(batch)).await.is_err() {
+                        break; // the writer failed; its error is below
                     }
                 }
-                if bytes < BATCH_BYTES {
-                    item = body.next().now_or_never().flatten();
+                Err(e) => {
+                    interrupted = Some(e);
+                    break;
                 }
-            }
-            if !batch.is_empty() && tx.send(Chunk::Data(batch)).await.is_err() {
-                break; // the writer failed; its error is below
             }
         }
         if interrupted.is_none() {
@@ -254,6 +242,30 @@ impl BlobDir {
             None => written,
         }
     }
+}
+
+/// The body's next chunk and whatever else it has ready, up to [`BATCH_BYTES`] (passed by at
+/// most one chunk); `None` at its end. Empty chunks are dropped.
+async fn next_batch(
+    body: &mut futures::stream::Fuse<BodyStream>,
+) -> io::Result<Option<Vec<Bytes>>> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut item = body.next().await;
+    while let Some(next) = item.take() {
+        let data = next?;
+        bytes += data.len();
+        if !data.is_empty() {
+            batch.push(data);
+        }
+        if bytes < BATCH_BYTES {
+            item = body.next().now_or_never().flatten();
+        }
+    }
+    if batch.is_empty() && body.is_done() {
+        return Ok(None);
+    }
+    Ok(Some(batch))
 }
 
 fn read_exact_at(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
@@ -331,4 +343,49 @@ fn write_blob(
         size,
         digest: *hasher.finalize().as_bytes(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What one upload may hold between the network and the disk stays bounded however fast
+    /// the body arrives: batches stop at BATCH_BYTES (plus one chunk), and the end and errors
+    /// come through.
+    #[tokio::test]
+    async fn batches_are_bounded_in_bytes() {
+        let chunk = Bytes::from(vec![7u8; 100_000]);
+        let chunks: Vec<io::Result<Bytes>> = (0..100)
+            .map(|i| {
+                Ok(if i % 10 == 0 {
+                    Bytes::new()
+                } else {
+                    chunk.clone()
+                })
+            })
+            .collect();
+        let body: BodyStream = Box::pin(futures::stream::iter(chunks));
+        let mut body = body.fuse();
+        let mut total = 0;
+        let mut batches = 0;
+        while let Some(batch) = next_batch(&mut body).await.unwrap() {
+            let bytes: usize = batch.iter().map(Bytes::len).sum();
+            assert!(bytes < BATCH_BYTES + chunk.len(), "{bytes}");
+            assert!(batch.iter().all(|b| !b.is_empty()));
+            total += bytes;
+            batches += 1;
+        }
+        assert_eq!(total, 90 * 100_000);
+        assert!(batches >= 90 * 100_000 / (BATCH_BYTES + 100_000));
+        assert!(
+            next_batch(&mut body).await.unwrap().is_none(),
+            "stays ended"
+        );
+
+        let failing: BodyStream = Box::pin(futures::stream::iter(vec![
+            Ok(chunk.clone()),
+            Err(io::Error::other("reset")),
+        ]));
+        assert!(next_batch(&mut failing.fuse()).await.is_err());
+    }
 }
