@@ -164,7 +164,11 @@ impl Gateway {
         body: &mut Option<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response<Body>, HttpError> {
-        check_head_size(req, self.config().max_header_bytes)?;
+        check_head_size(
+            req,
+            self.config().max_header_bytes,
+            self.config().max_headers,
+        )?;
         check_host(&req.headers, req.version)?;
         let raw_path = req.uri.path();
         if raw_path == "/_" || raw_path.starts_with("/_/") {
@@ -223,10 +227,16 @@ impl Gateway {
     }
 }
 
-/// The request head within `max` bytes (counted as on the HTTP/1.1 wire). hyper's own limit is
-/// its read buffer, kept larger so request bodies are read in large pieces; this is the
-/// configured limit.
-fn check_head_size(req: &Parts, max: usize) -> Result<(), HttpError> {
+/// The request head within `max` bytes (counted as on the HTTP/1.1 wire) and `max_fields`
+/// fields. hyper's own limits are wider (its read buffer, kept large so request bodies are read
+/// in large pieces, and its fixed header array); these are the configured ones.
+fn check_head_size(req: &Parts, max: usize, max_fields: usize) -> Result<(), HttpError> {
+    if req.headers.len() > max_fields {
+        return Err(HttpError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "too many header fields",
+        ));
+    }
     let uri = req.uri.path_and_query().map_or(1, |p| p.as_str().len())
         + req.uri.authority().map_or(0, |a| a.as_str().len() + 8);
     let line = req.method.as_str().len() + uri + 12;

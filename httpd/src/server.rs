@@ -25,6 +25,9 @@ use crate::routing::Gateway;
 use crate::sendfile::{Jobs, SendfileIo};
 use crate::HttpConfig;
 
+/// Header fields hyper parses into a fixed array when no count limit is set (a limit makes it
+/// size a vector on every request instead). The configured count is checked in routing.
+const HYPER_HEADERS: usize = 100;
 /// Largest read of a connection (hyper's buffer).
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -151,10 +154,12 @@ fn builder(config: &HttpConfig) -> auto::Builder<TokioExecutor> {
         // read in large pieces (16 KiB reads cost a third more CPU per uploaded GiB). The
         // configured head limit is checked in routing.
         .max_buf_size(config.max_header_bytes.max(READ_BUFFER))
-        .max_headers(config.max_headers.max(1))
         // Queue body chunks by reference (never copy them): sendfile placeholders rely on it.
         .writev(true)
         .keep_alive(true);
+    if config.max_headers > HYPER_HEADERS {
+        b.http1().max_headers(config.max_headers);
+    }
     b.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(config.h2_max_concurrent_streams)
