@@ -110,6 +110,13 @@ impl Connection {
         let idle = self.shared.config.idle_timeout();
         // Only input from the client moves the idle deadline (not account events).
         let mut idle_deadline = tokio::time::Instant::now() + idle;
+        // When to look at the spare passive port again. One timer for the session, re-armed
+        // only after it fired: registering a timer earlier than the runtime's next wake-up
+        // makes tokio wake its own thread (an eventfd write and an extra epoll round), which a
+        // fresh deadline per transfer did on every small download.
+        let spare_check = tokio::time::sleep_until(idle_deadline);
+        tokio::pin!(spare_check);
+        let mut spare_check_armed = false;
         loop {
             while let Some(line) = self.next_line() {
                 // Boxed: the command's future is large and lives only while the command runs,
@@ -137,14 +144,20 @@ impl Connection {
             if self.buf.capacity() - self.buf.len() < READ_RESERVE {
                 self.buf.reserve(READ_RESERVE);
             }
-            let spare_until = self
-                .passive
-                .as_ref()
-                .and_then(|p| p.spare_since)
-                .map(|t| t + SPARE_PORT_KEEP);
-            let wake = spare_until.map_or(idle_deadline, |t| t.min(idle_deadline));
+            let spare_since = self.passive.as_ref().and_then(|p| p.spare_since);
+            if let (Some(since), false) = (spare_since, spare_check_armed) {
+                spare_check.as_mut().reset(since + SPARE_PORT_KEEP);
+                spare_check_armed = true;
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => {}
+                _ = &mut spare_check, if spare_check_armed => {
+                    spare_check_armed = false;
+                    // Used again since the check was set: the next round sets a later one.
+                    if spare_since.is_some_and(|t| t + SPARE_PORT_KEEP <= tokio::time::Instant::now()) {
+                        self.passive = None;
+                    }
+                }
                 ev = recv_event(&mut self.events) => {
                     let affected = match ev {
                         Ok(AccountEvent::Changed { name }) => self.session.user() == Some(name.as_str()),
@@ -162,8 +175,7 @@ impl Connection {
                         }
                     }
                 }
-                r = tokio::time::timeout_at(wake, self.stream.read_buf(&mut self.buf)) => match r {
-                    Err(_) if tokio::time::Instant::now() < idle_deadline => self.passive = None,
+                r = tokio::time::timeout_at(idle_deadline, self.stream.read_buf(&mut self.buf)) => match r {
                     Err(_) => {
                         self.send(&[Reply::new(Code::ServiceNotAvailable, "Idle timeout; closing the connection")]).await?;
                         return self.close().await;
