@@ -25,7 +25,7 @@ const SMALL_READ: u64 = 64 * 1024;
 const READ_CHUNK: u64 = 256 * 1024;
 /// Upload batches in flight between the receiving task and the writing thread: with
 /// [`BATCH_BYTES`], what one upload holds in memory while the disk is the slower side.
-const WRITE_QUEUE: usize = 8;
+const WRITE_QUEUE: usize = 4;
 /// A batch stops growing at this many bytes (it may pass it by one chunk).
 const BATCH_BYTES: usize = 1 << 20;
 

@@ -21,7 +21,7 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 /// files stay cached for the downloads that often follow.
 const DIRECT_AFTER: u64 = 8 << 20;
 /// Size of one direct write (a multiple of [`ALIGN`]).
-const DIRECT_CHUNK: usize = 4 << 20;
+const DIRECT_CHUNK: usize = 2 << 20;
 /// Alignment of direct writes' memory, file offset and length: the largest logical block size
 /// in common use.
 const ALIGN: usize = 4096;
