@@ -43,6 +43,9 @@ struct PassivePort {
     port: u16,
     /// Since when no PASV/EPSV has it armed for a transfer.
     spare_since: Option<tokio::time::Instant>,
+    /// Its last arming ended in a transfer that took the client's connection, so nothing the
+    /// client was told to make can be waiting on it (a drain would be a wasted syscall).
+    consumed: bool,
 }
 
 /// Whether the connection goes on.
@@ -305,8 +308,11 @@ impl Connection {
     /// A passive port for PASV/EPSV: the session's last one if it still has it, else a new one.
     fn open_passive(&mut self) -> io::Result<u16> {
         if let Some(p) = &mut self.passive {
-            data::drain_stale(&p.listener);
+            if !p.consumed {
+                data::drain_stale(&p.listener);
+            }
             p.spare_since = None;
+            p.consumed = false;
             return Ok(p.port);
         }
         match self.shared.ports.bind(self.local.ip()) {
@@ -315,6 +321,7 @@ impl Connection {
                     listener: Arc::new(listener),
                     port,
                     spare_since: None,
+                    consumed: false,
                 });
                 Ok(port)
             }
@@ -419,6 +426,15 @@ impl Connection {
             }
             r => r,
         };
+        if let (DataSetup::Passive, Some(p)) = (&t.setup, &mut self.passive) {
+            // An abort may have come before the client connected: drain next time.
+            p.consumed = matches!(
+                result,
+                TransferResult::Sent { .. }
+                    | TransferResult::Stored { .. }
+                    | TransferResult::Failed(_)
+            );
+        }
         let moved = bytes.load(Ordering::Relaxed);
         let outcome = match &result {
             TransferResult::Sent { .. } | TransferResult::Stored { result: Ok(_), .. } => {
