@@ -225,7 +225,10 @@ fn generated_admin_password_is_printed_once() {
         let line = ready.join().unwrap();
         assert!(line.is_some(), "server started");
         // A pipe is not a terminal: plain text, no colour codes.
-        assert!(!line.unwrap_or_default().contains('\x1b'), "no ANSI codes in a log file");
+        assert!(
+            !line.unwrap_or_default().contains('\x1b'),
+            "no ANSI codes in a log file"
+        );
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())
