@@ -3,9 +3,12 @@
 //! runtime a request costs about twice the context switches (profiles showed 15-20 % of the
 //! server's CPU in cross-thread wake-ups).
 
+use std::future::Future;
 use std::time::Duration;
 
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A set of single-thread runtimes; connections are handed to them round robin. Dropping the
 /// pool stops them (tasks still running get a second to finish).
@@ -80,6 +83,32 @@ impl WorkerPool {
         let i = self.next % self.handles.len();
         self.next = self.next.wrapping_add(1);
         self.handles[i].clone()
+    }
+
+    /// Runs `serve` on the next worker runtime with `stream`, as a task of `tracker`. The
+    /// socket leaves the caller's reactor here and joins the worker's inside the task; if
+    /// either step fails, the connection is dropped (and `serve` with what it holds).
+    pub fn spawn_connection<F, Fut>(&mut self, tracker: &TaskTracker, stream: TcpStream, serve: F)
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot hand a connection over to a worker");
+                return;
+            }
+        };
+        tracker.spawn_on(
+            async move {
+                match TcpStream::from_std(stream) {
+                    Ok(stream) => serve(stream).await,
+                    Err(e) => tracing::debug!(error = %e, "cannot register a connection"),
+                }
+            },
+            &self.pick(),
+        );
     }
 }
 

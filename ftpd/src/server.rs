@@ -121,26 +121,9 @@ impl FtpServer {
             let shared = Arc::clone(&shared);
             let session_permit = Arc::clone(&sessions).try_acquire_owned().ok();
             let span = tracing::info_span!("ftp", id, %peer, user = tracing::field::Empty);
-            // The socket moves to a worker runtime: taken off this runtime's reactor here, put
-            // on the worker's inside the task.
-            let stream = match stream.into_std() {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot hand the connection over");
-                    continue;
-                }
-            };
-            let worker = workers.pick();
-            tracker.spawn_on(
+            workers.spawn_connection(&tracker, stream, move |stream| {
                 async move {
                     let _slot = slot;
-                    let stream = match TcpStream::from_std(stream) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "cannot register the connection");
-                            return;
-                        }
-                    };
                     let Some(_permit) = session_permit else {
                         refuse(stream, "421 Too many connections; try later\r\n").await;
                         return;
@@ -167,9 +150,8 @@ impl FtpServer {
                         Err(e) => tracing::debug!(error = %e, "connection setup failed"),
                     }
                 }
-                .instrument(span),
-                &worker,
-            );
+                .instrument(span)
+            });
         }
         drop(listener);
         tracker.close();

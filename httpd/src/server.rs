@@ -115,28 +115,11 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        // The socket moves to a worker runtime: off this runtime's reactor here, onto the
-        // worker's inside the task.
-        let stream = match stream.into_std() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot hand the http connection over");
-                continue;
-            }
-        };
         let (builder, gateway, shutdown) =
             (Arc::clone(&builder), gateway.clone(), shutdown.clone());
-        tracker.spawn_on(
-            async move {
-                match TcpStream::from_std(stream) {
-                    Ok(stream) => {
-                        connection(builder, stream, peer, gateway, shutdown, permit, idle).await
-                    }
-                    Err(e) => tracing::debug!(error = %e, "cannot register the http connection"),
-                }
-            },
-            &workers.pick(),
-        );
+        workers.spawn_connection(&tracker, stream, move |stream| {
+            connection(builder, stream, peer, gateway, shutdown, permit, idle)
+        });
     }
     drop(listener);
     tracker.close();

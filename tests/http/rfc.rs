@@ -719,16 +719,8 @@ fn cli_tokens_and_revocation_survive_restarts() {
     let server = TestServer::start_with(opts());
     rt().block_on(async {
         for t in [&minted, &issued] {
-            let auth = format!("Bearer {t}");
-            let r = send(
-                server.http,
-                "GET",
-                "/f.txt",
-                &[("authorization", &auth)],
-                "",
-            )
-            .await;
-            assert_eq!(r.status, StatusCode::OK, "token works across a restart");
+            let status = bearer_get(server.http, t).await;
+            assert_eq!(status, StatusCode::OK, "token works across a restart");
         }
         let auth = format!("Bearer {issued}");
         let r = send(
@@ -749,18 +741,18 @@ fn cli_tokens_and_revocation_survive_restarts() {
     let server = TestServer::start_with(opts());
     rt().block_on(async {
         for t in [&minted, &issued] {
-            let auth = format!("Bearer {t}");
-            let r = send(
-                server.http,
-                "GET",
-                "/f.txt",
-                &[("authorization", &auth)],
-                "",
-            )
-            .await;
-            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "revoked");
+            let status = bearer_get(server.http, t).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked");
         }
         let r = send_admin(server.http, "GET", "/f.txt", &[], "").await;
         assert_eq!(r.status, StatusCode::OK, "Basic still works");
     });
+}
+
+/// The status of `GET /f.txt` with `token` as the bearer.
+async fn bearer_get(http: std::net::SocketAddr, token: &str) -> StatusCode {
+    let auth = format!("Bearer {token}");
+    send(http, "GET", "/f.txt", &[("authorization", &auth)], "")
+        .await
+        .status
 }

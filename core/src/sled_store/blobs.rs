@@ -312,7 +312,7 @@ fn write_blob(
         size = keep;
     }
     let mut complete = false;
-    let mut sink = FileSink::new(tmp.as_file().try_clone()?, size);
+    let mut sink = FileSink::new(tmp.as_file(), size);
     while let Some(chunk) = rx.blocking_recv() {
         match chunk {
             Chunk::Data(batch) => {
@@ -334,7 +334,7 @@ fn write_blob(
             "upload ended early",
         )));
     }
-    drop(sink.finish()?);
+    sink.finish()?;
     fs::create_dir_all(shard)?;
     tmp.persist(final_path)
         .map_err(|e| StoreError::from(e.error))?;

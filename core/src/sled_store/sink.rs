@@ -31,8 +31,8 @@ const WRITEBACK_STEP: u64 = 8 << 20;
 /// Pieces whose write-back may be in flight before the writer waits for the oldest.
 const WRITEBACK_AHEAD: u64 = 8;
 
-pub(crate) struct FileSink {
-    file: File,
+pub(crate) struct FileSink<'f> {
+    file: &'f File,
     /// Bytes in the file or handed to the direct writer, not counting the filling buffer.
     written: u64,
     writeback: Writeback,
@@ -56,9 +56,9 @@ struct Direct {
     writer: Writer,
 }
 
-impl FileSink {
+impl<'f> FileSink<'f> {
     /// A sink writing `file` from offset `written` (what an append copied in already).
-    pub fn new(file: File, written: u64) -> FileSink {
+    pub fn new(file: &'f File, written: u64) -> FileSink<'f> {
         FileSink {
             file,
             written,
@@ -104,12 +104,12 @@ impl FileSink {
     fn write_buffered(&mut self, data: &[u8]) -> io::Result<()> {
         self.file.write_all(data)?;
         self.written += data.len() as u64;
-        self.writeback.advance(&self.file, self.written);
+        self.writeback.advance(self.file, self.written);
         Ok(())
     }
 
-    /// Writes what is pending and makes the file durable; returns it.
-    pub fn finish(mut self) -> io::Result<File> {
+    /// Writes what is pending and makes the file durable.
+    pub fn finish(mut self) -> io::Result<()> {
         if let DirectState::On(d) = &mut self.direct {
             d.writer.wait()?;
             let whole = d.pending / ALIGN * ALIGN;
@@ -119,14 +119,13 @@ impl FileSink {
                 self.written += whole as u64;
             }
             // The unaligned tail goes through the page cache.
-            set_direct(&self.file, false)?;
+            set_direct(self.file, false)?;
             self.file
                 .write_all_at(&buf[whole..d.pending], self.written)?;
             self.written += (d.pending - whole) as u64;
             d.pending = 0;
         }
-        self.file.sync_data()?;
-        Ok(self.file)
+        self.file.sync_data()
     }
 
     /// Turns direct writes on (the offset is aligned) if the file system takes them.
@@ -138,7 +137,7 @@ impl FileSink {
             Ok(w) => w,
             Err(_) => return DirectState::Refused,
         };
-        if set_direct(&self.file, true).is_err() {
+        if set_direct(self.file, true).is_err() {
             return DirectState::Refused;
         }
         DirectState::On(Direct {
@@ -322,7 +321,7 @@ mod tests {
             let head = pattern(base, 1);
             file.write_all(&head).unwrap();
             let body = pattern(total, 2);
-            let mut sink = FileSink::new(file, base as u64);
+            let mut sink = FileSink::new(&file, base as u64);
             let mut at = 0;
             let mut step = 1;
             while at < body.len() {
@@ -332,7 +331,7 @@ mod tests {
                 step = (step * 7 + 12_345) % 1_500_000 + 1;
             }
             let went_direct = matches!(sink.direct, DirectState::On(_));
-            let file = sink.finish().unwrap();
+            sink.finish().unwrap();
             assert_eq!(file.metadata().unwrap().len(), (base + total) as u64);
             let got = std::fs::read(&path).unwrap();
             assert!(
