@@ -332,7 +332,9 @@ fn send_now(
 ) -> io::Result<Option<(std::net::TcpStream, usize)>> {
     let mut sent = 0;
     while sent < data.len() {
-        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // MSG_MORE holds a short tail back for the FIN that follows (here, or after the async
+        // path's last write), so data and FIN leave as one segment and the client acks once.
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL | libc::MSG_MORE;
         match socket2::SockRef::from(&s).send_with_flags(&data[sent..], flags) {
             Ok(0) => {
                 return Err(io::Error::new(
