@@ -39,7 +39,7 @@ const SPARE_PORT_KEEP: Duration = Duration::from_secs(1);
 /// (bind searches every socket on the port, TIME_WAIT ones included, and was a fifth of the
 /// server's CPU per small download). Unused for [`SPARE_PORT_KEEP`], it is closed.
 struct PassivePort {
-    listener: Arc<std::net::TcpListener>,
+    listener: Arc<data::PassiveListener>,
     port: u16,
     /// Since when no PASV/EPSV has it armed for a transfer.
     spare_since: Option<tokio::time::Instant>,
@@ -287,6 +287,9 @@ impl Connection {
         match self.session.data_setup() {
             DataSetup::Passive => {}
             DataSetup::Active(_) => self.passive = None,
+            DataSetup::None if self.passive.is_some() && self.shared.ports.scarce() => {
+                self.passive = None;
+            }
             DataSetup::None => {
                 if let Some(p) = &mut self.passive {
                     p.spare_since.get_or_insert_with(tokio::time::Instant::now);

@@ -38,6 +38,28 @@ pub struct PortPool {
     range: PortRange,
     /// Where the next search starts (an offset into the range).
     next: AtomicU32,
+    /// Listeners bound from the range and still open (armed, or kept for reuse).
+    held: Arc<AtomicU32>,
+}
+
+/// A listener bound from a [`PortPool`], counted as held until it is closed.
+#[derive(Debug)]
+pub struct PassiveListener {
+    listener: std::net::TcpListener,
+    held: Arc<AtomicU32>,
+}
+
+impl std::ops::Deref for PassiveListener {
+    type Target = std::net::TcpListener;
+    fn deref(&self) -> &std::net::TcpListener {
+        &self.listener
+    }
+}
+
+impl Drop for PassiveListener {
+    fn drop(&mut self) {
+        self.held.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl PortPool {
@@ -45,13 +67,21 @@ impl PortPool {
         PortPool {
             range,
             next: AtomicU32::new(0),
+            held: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// Whether more than three quarters of the range is held: sessions then give their port
+    /// back after each transfer instead of keeping it for the next, so that a range smaller
+    /// than the number of busy sessions is shared among them rather than kept by the first.
+    pub fn scarce(&self) -> bool {
+        u64::from(self.held.load(Ordering::Relaxed)) * 4 > u64::from(self.range.len()) * 3
     }
 
     /// Binds a non-blocking listener on `ip` at a free port of the range; returns it with its
     /// port. It is not on any reactor: most clients connect before the transfer command, and
     /// then one plain `accept` takes the connection without registering anything.
-    pub fn bind(&self, ip: IpAddr) -> io::Result<(std::net::TcpListener, u16)> {
+    pub fn bind(&self, ip: IpAddr) -> io::Result<(PassiveListener, u16)> {
         let n = self.range.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "no free passive port");
@@ -61,9 +91,11 @@ impl PortPool {
                 continue;
             };
             match bind_one(SocketAddr::new(ip, port)) {
-                Ok(l) => {
+                Ok(listener) => {
                     self.next.store((start + i + 1) % n, Ordering::Relaxed);
-                    return Ok((l, port));
+                    self.held.fetch_add(1, Ordering::Relaxed);
+                    let held = Arc::clone(&self.held);
+                    return Ok((PassiveListener { listener, held }, port));
                 }
                 Err(e) => last_err = e,
             }
@@ -88,7 +120,7 @@ fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 pub enum Plan {
     /// Accept on this (non-blocking) listener, only from the control peer. Shared: the
     /// connection keeps the listener for the session's next PASV/EPSV.
-    Passive(Arc<std::net::TcpListener>),
+    Passive(Arc<PassiveListener>),
     /// Connect to this address (already checked to be the control peer's).
     Active(SocketAddr),
     /// No usable setup (the passive port was lost).

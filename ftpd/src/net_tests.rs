@@ -378,3 +378,64 @@ async fn a_passive_port_is_reused_drained_of_stale_connections_and_released_when
     let refused = TcpStream::connect(("127.0.0.1", first)).await;
     assert!(refused.is_err(), "the spare passive port was released");
 }
+
+#[tokio::test]
+async fn when_most_passive_ports_are_held_a_session_gives_its_port_back_after_a_transfer() {
+    // Four ports, far from the range the other tests start their search at.
+    let mut cfg = config();
+    cfg.passive_ports = crate::PortRange {
+        first: 29990,
+        last: 29993,
+    };
+    let r = start(cfg).await;
+    r.services
+        .storage
+        .write(
+            &filegate_core::VPath::parse("/f.txt").unwrap(),
+            filegate_core::WriteMode::Replace,
+            filegate_core::Precondition::None,
+            filegate_core::body_from_bytes(&b"hello"[..]),
+        )
+        .await
+        .unwrap();
+    async fn download(c: &mut Client) -> u16 {
+        let port = epsv_port(&c.cmd("EPSV").await);
+        let mut data = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        assert!(c.cmd("RETR f.txt").await.starts_with("150"));
+        let mut got = Vec::new();
+        tokio::time::timeout(LIMIT, data.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, b"hello");
+        assert!(c.reply().await.starts_with("226"));
+        port
+    }
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push(Client::login(r.addr).await);
+    }
+    // Three of four held: each session keeps its port for its next transfer.
+    let mut kept = Vec::new();
+    for c in &mut sessions[..3] {
+        kept.push(download(c).await);
+    }
+    for &port in &kept {
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).await.is_ok(),
+            "port {port} kept"
+        );
+    }
+    // The fourth takes the last one and, with all four held, gives it back after its transfer.
+    let last = download(&mut sessions[3]).await;
+    // A round trip: the session has finished with the transfer once it answers.
+    assert!(sessions[3].cmd("NOOP").await.starts_with("200"));
+    assert!(
+        TcpStream::connect(("127.0.0.1", last)).await.is_err(),
+        "port {last} given back"
+    );
+    // So a fifth session still gets a port at once (not 425 until a kept one times out).
+    let mut fifth = Client::login(r.addr).await;
+    assert!(fifth.cmd("TYPE I").await.starts_with("200"));
+    assert_eq!(download(&mut fifth).await, last);
+}
