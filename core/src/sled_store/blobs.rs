@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::{FutureExt, StreamExt};
 
+use super::direct_buffers::DirectBuffers;
 use super::sink::FileSink;
 use super::small_blobs::SmallBlobs;
 use crate::error::{StoreError, StoreResult};
@@ -34,6 +35,8 @@ pub(crate) struct BlobDir {
     tmp: PathBuf,
     /// Bytes of small blobs recently read.
     small: SmallBlobs,
+    /// Buffers for large uploads' direct writes, shared by all uploads.
+    direct: Arc<DirectBuffers>,
 }
 
 /// What an upload leaves behind before it is published.
@@ -57,12 +60,17 @@ enum Chunk {
 
 impl BlobDir {
     /// The blob directories of `data_dir`, keeping up to `small_cache_bytes` of small blobs in
-    /// memory.
-    pub fn open(data_dir: &Path, small_cache_bytes: usize) -> io::Result<BlobDir> {
+    /// memory, with up to `direct_write_bytes` of buffers for direct writes.
+    pub fn open(
+        data_dir: &Path,
+        small_cache_bytes: usize,
+        direct_write_bytes: usize,
+    ) -> io::Result<BlobDir> {
         let dir = BlobDir {
             blobs: data_dir.join("blobs"),
             tmp: data_dir.join("tmp"),
             small: SmallBlobs::new(small_cache_bytes),
+            direct: DirectBuffers::new(direct_write_bytes),
         };
         fs::create_dir_all(&dir.blobs)?;
         fs::create_dir_all(&dir.tmp)?;
@@ -209,8 +217,9 @@ impl BlobDir {
         let base_path = base.as_ref().map(|b| (self.path(b.blob), b.keep));
         let shard = self.shard(id);
         let final_path = self.path(id);
+        let direct = Arc::clone(&self.direct);
         let writer = tokio::task::spawn_blocking(move || {
-            write_blob(&tmp_dir, base_path, rx, &shard, &final_path)
+            write_blob(&tmp_dir, base_path, rx, &shard, &final_path, direct)
         });
         let mut interrupted = None;
         // Fused: a batch may see the end before the next one is asked for.
@@ -282,6 +291,7 @@ fn write_blob(
     mut rx: tokio::sync::mpsc::Receiver<Chunk>,
     shard: &Path,
     final_path: &Path,
+    direct: Arc<DirectBuffers>,
 ) -> StoreResult<WrittenBlob> {
     // Dropped (and deleted) on every early return.
     let mut tmp = tempfile::Builder::new()
@@ -312,7 +322,7 @@ fn write_blob(
         size = keep;
     }
     let mut complete = false;
-    let mut sink = FileSink::new(tmp.as_file(), size);
+    let mut sink = FileSink::new(tmp.as_file(), size, direct);
     while let Some(chunk) = rx.blocking_recv() {
         match chunk {
             Chunk::Data(batch) => {

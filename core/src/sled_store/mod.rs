@@ -12,6 +12,7 @@
 
 mod accounts;
 mod blobs;
+mod direct_buffers;
 mod lookups;
 mod node;
 mod sink;
@@ -47,6 +48,9 @@ pub struct SledOptions {
     pub lookup_cache_entries: usize,
     /// Bytes of small files (64 KiB or less) kept in memory by version (0: none).
     pub small_blob_cache_bytes: usize,
+    /// Memory for large uploads' direct writes, 4 MiB per upload; uploads beyond it go
+    /// through the page cache (0: all do).
+    pub direct_write_bytes: usize,
 }
 
 impl Default for SledOptions {
@@ -55,6 +59,7 @@ impl Default for SledOptions {
             cache_capacity: 64 * 1024 * 1024,
             lookup_cache_entries: 8192,
             small_blob_cache_bytes: 32 << 20,
+            direct_write_bytes: 64 << 20,
         }
     }
 }
@@ -124,7 +129,11 @@ impl SledStore {
             .get("created")?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map_or(0, u64::from_be_bytes);
-        let blobs = BlobDir::open(data_dir, options.small_blob_cache_bytes)?;
+        let blobs = BlobDir::open(
+            data_dir,
+            options.small_blob_cache_bytes,
+            options.direct_write_bytes,
+        )?;
         let mut referenced = HashSet::new();
         let mut usage = Usage::default();
         for item in ns.iter() {

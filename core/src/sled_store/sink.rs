@@ -14,17 +14,15 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
+
+use super::direct_buffers::{DirectBuffers, Lent, ALIGN, DIRECT_CHUNK};
 
 /// Bytes written through the page cache before switching to direct writes: small and medium
 /// files stay cached for the downloads that often follow.
 const DIRECT_AFTER: u64 = 8 << 20;
-/// Size of one direct write (a multiple of [`ALIGN`]).
-const DIRECT_CHUNK: usize = 2 << 20;
-/// Alignment of direct writes' memory, file offset and length: the largest logical block size
-/// in common use.
-const ALIGN: usize = 4096;
 /// Buffered bytes are written back to disk in pieces of this size while the upload arrives, so
 /// the final fsync finds little left to do.
 const WRITEBACK_STEP: u64 = 8 << 20;
@@ -33,6 +31,8 @@ const WRITEBACK_AHEAD: u64 = 8;
 
 pub(crate) struct FileSink<'f> {
     file: &'f File,
+    /// Where the buffers for direct writes come from.
+    buffers: Arc<DirectBuffers>,
     /// Bytes in the file or handed to the direct writer, not counting the filling buffer.
     written: u64,
     writeback: Writeback,
@@ -42,14 +42,17 @@ pub(crate) struct FileSink<'f> {
 enum DirectState {
     /// Still under [`DIRECT_AFTER`].
     NotYet,
-    /// The file system (or the aligned allocation) said no: buffered to the end.
+    /// The file system said no, or the store's direct-write buffers were all in use:
+    /// buffered to the end.
     Refused,
     On(Direct),
 }
 
 struct Direct {
     /// The buffer being filled.
-    fill: Aligned,
+    fill: Lent,
+    /// The other buffer, until the writer first holds it.
+    spare: Option<Lent>,
     /// Bytes in `fill`.
     pending: usize,
     /// Writes full buffers while the next one fills.
@@ -58,9 +61,10 @@ struct Direct {
 
 impl<'f> FileSink<'f> {
     /// A sink writing `file` from offset `written` (what an append copied in already).
-    pub fn new(file: &'f File, written: u64) -> FileSink<'f> {
+    pub fn new(file: &'f File, written: u64, buffers: Arc<DirectBuffers>) -> FileSink<'f> {
         FileSink {
             file,
+            buffers,
             written,
             writeback: Writeback::from(written),
             direct: DirectState::NotYet,
@@ -90,7 +94,10 @@ impl<'f> FileSink<'f> {
             if d.pending == DIRECT_CHUNK {
                 let spare = match d.writer.wait()? {
                     Some(b) => b,
-                    None => Aligned::new().ok_or_else(|| io::Error::other("no aligned buffer"))?,
+                    None => d
+                        .spare
+                        .take()
+                        .ok_or_else(|| io::Error::other("no spare buffer"))?,
                 };
                 let full = std::mem::replace(&mut d.fill, spare);
                 d.writer.submit(full, self.written)?;
@@ -130,7 +137,7 @@ impl<'f> FileSink<'f> {
 
     /// Turns direct writes on (the offset is aligned) if the file system takes them.
     fn start_direct(&self) -> DirectState {
-        let Some(fill) = Aligned::new() else {
+        let Some([fill, spare]) = self.buffers.lend() else {
             return DirectState::Refused;
         };
         let writer = match self.file.try_clone().and_then(Writer::start) {
@@ -142,43 +149,25 @@ impl<'f> FileSink<'f> {
         }
         DirectState::On(Direct {
             fill,
+            spare: Some(spare),
             pending: 0,
             writer,
         })
     }
 }
 
-/// One buffer aligned for direct writes.
-struct Aligned {
-    /// `ALIGN` bytes longer than the buffer, which starts at `start`.
-    raw: Vec<u8>,
-    start: usize,
-}
-
-impl Aligned {
-    fn new() -> Option<Aligned> {
-        let raw = vec![0u8; DIRECT_CHUNK + ALIGN];
-        let start = raw.as_ptr().align_offset(ALIGN);
-        (start < ALIGN).then_some(Aligned { raw, start })
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.raw[self.start..self.start + DIRECT_CHUNK]
-    }
-}
-
 /// A thread that writes full buffers at their offsets, one at a time, and hands each buffer
 /// back for reuse: the disk write of one overlaps the filling (and hashing) of the next.
 struct Writer {
-    jobs: Option<SyncSender<(Aligned, u64)>>,
-    done: Receiver<io::Result<Aligned>>,
+    jobs: Option<SyncSender<(Lent, u64)>>,
+    done: Receiver<io::Result<Lent>>,
     thread: Option<std::thread::JoinHandle<()>>,
     in_flight: bool,
 }
 
 impl Writer {
     fn start(file: File) -> io::Result<Writer> {
-        let (jobs, queue) = sync_channel::<(Aligned, u64)>(1);
+        let (jobs, queue) = sync_channel::<(Lent, u64)>(1);
         let (report, done) = sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("blob-writer".into())
@@ -198,7 +187,7 @@ impl Writer {
         })
     }
 
-    fn submit(&mut self, buf: Aligned, at: u64) -> io::Result<()> {
+    fn submit(&mut self, buf: Lent, at: u64) -> io::Result<()> {
         let jobs = self.jobs.as_ref().ok_or_else(gone)?;
         jobs.send((buf, at)).map_err(|_| gone())?;
         self.in_flight = true;
@@ -206,7 +195,7 @@ impl Writer {
     }
 
     /// Waits for the write in flight, if any; returns its buffer.
-    fn wait(&mut self) -> io::Result<Option<Aligned>> {
+    fn wait(&mut self) -> io::Result<Option<Lent>> {
         if !std::mem::take(&mut self.in_flight) {
             return Ok(None);
         }
@@ -310,18 +299,20 @@ mod tests {
     #[test]
     fn bytes_arrive_whole_across_the_switch_to_direct_writes() {
         let dir = tempfile::tempdir().unwrap();
-        for (base, total) in [
-            (0usize, 20_000_123usize),
-            (3, 9_000_000),
-            (0, 100),
-            (5, 16 << 20),
+        // A store-wide budget for one upload's buffers, and none (every buffer in use).
+        for (base, total, budget) in [
+            (0usize, 20_000_123usize, 8 << 20),
+            (3, 9_000_000, 8 << 20),
+            (0, 100, 8 << 20),
+            (5, 16 << 20, 8 << 20),
+            (0, 20_000_123, 0),
         ] {
-            let path = dir.path().join(format!("f{base}-{total}"));
+            let path = dir.path().join(format!("f{base}-{total}-{budget}"));
             let mut file = File::create(&path).unwrap();
             let head = pattern(base, 1);
             file.write_all(&head).unwrap();
             let body = pattern(total, 2);
-            let mut sink = FileSink::new(&file, base as u64);
+            let mut sink = FileSink::new(&file, base as u64, DirectBuffers::new(budget));
             let mut at = 0;
             let mut step = 1;
             while at < body.len() {
@@ -331,6 +322,9 @@ mod tests {
                 step = (step * 7 + 12_345) % 1_500_000 + 1;
             }
             let went_direct = matches!(sink.direct, DirectState::On(_));
+            if budget == 0 {
+                assert!(!went_direct, "no buffers, no direct writes");
+            }
             sink.finish().unwrap();
             assert_eq!(file.metadata().unwrap().len(), (base + total) as u64);
             let got = std::fs::read(&path).unwrap();

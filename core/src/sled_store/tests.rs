@@ -626,3 +626,51 @@ async fn many_concurrent_uploads_complete() {
     assert!(done.is_ok(), "uploads hung");
     assert_eq!(s.usage().await.unwrap().files, 96);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_uploads_beyond_the_direct_write_budget_are_stored_whole() {
+    // Buffers for one direct upload: the other two go through the page cache meanwhile.
+    let dir = tempfile::tempdir().unwrap();
+    let options = SledOptions {
+        direct_write_bytes: 4 << 20,
+        ..SledOptions::default()
+    };
+    let (s, _) = SledStore::open(dir.path(), &options).unwrap();
+    let s = Arc::new(s);
+    let body = |t: usize| -> Vec<u8> {
+        (0..(20 << 20) + t * 4097)
+            .map(|i| (i.wrapping_mul(31).wrapping_add(t * 7) >> 3) as u8)
+            .collect()
+    };
+    let tasks: Vec<_> = (0..3)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            let data = body(t);
+            tokio::spawn(async move {
+                // In pieces, so the uploads overlap instead of each finishing in one go.
+                let chunks: Vec<std::io::Result<Bytes>> = data
+                    .chunks(256 << 10)
+                    .map(|c| Ok(Bytes::copy_from_slice(c)))
+                    .collect();
+                let stream = futures::stream::iter(chunks).then(|c| async move {
+                    tokio::task::yield_now().await;
+                    c
+                });
+                s.write(
+                    &p(&format!("/big{t}")),
+                    WriteMode::Replace,
+                    Precondition::None,
+                    Box::pin(stream),
+                )
+                .await
+                .unwrap();
+            })
+        })
+        .collect();
+    for t in futures::future::join_all(tasks).await {
+        t.unwrap();
+    }
+    for t in 0..3 {
+        assert!(get(&s, &format!("/big{t}")).await == body(t), "/big{t}");
+    }
+}
