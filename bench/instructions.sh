@@ -84,7 +84,7 @@ total = per.get("PROGRAM TOTALS", 0)
 print(f"user-space instructions per download, session thread: {total:,.0f}")
 shown = 0
 for k, v in sorted(per.items(), key=lambda kv: -kv[1]):
-    if k == "PROGRAM TOTALS" or v < total * 0.03:
+    if k in ("PROGRAM TOTALS", "events annotated") or v < total * 0.03:
         continue
     if re.search(r"runtime::|task::|Scoped|block_on|thread_start|backtrace|call_once|clone$|start_thread|TrackedFuture|Instrumented|LocalKey|enter_runtime", k):
         continue  # the frames every poll passes through
