@@ -14,8 +14,9 @@ pub(crate) const DIRECT_CHUNK: usize = 2 << 20;
 pub(crate) const ALIGN: usize = 4096;
 /// Buffers one upload needs: one filling while the other is written.
 pub(crate) const PER_UPLOAD: usize = 2;
-/// Returned buffers kept for reuse; beyond that they are freed.
-const KEEP_FREE: usize = 2 * PER_UPLOAD;
+/// Returned buffers kept for reuse (one upload's worth: 4 MiB stays allocated at rest); beyond
+/// that they are freed.
+const KEEP_FREE: usize = PER_UPLOAD;
 
 /// One buffer aligned for direct writes.
 pub(crate) struct Aligned {
