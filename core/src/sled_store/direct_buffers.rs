@@ -19,7 +19,7 @@ pub(crate) const PER_UPLOAD: usize = 2;
 const KEEP_FREE: usize = PER_UPLOAD;
 
 /// One buffer aligned for direct writes.
-pub(crate) struct Aligned {
+struct Aligned {
     /// `ALIGN` bytes longer than the buffer, which starts at `start`.
     raw: Vec<u8>,
     start: usize,
@@ -32,7 +32,7 @@ impl Aligned {
         (start < ALIGN).then_some(Aligned { raw, start })
     }
 
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+    fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.raw[self.start..self.start + DIRECT_CHUNK]
     }
 }
@@ -118,7 +118,8 @@ impl DirectBuffers {
     }
 }
 
-/// A buffer on loan from [`DirectBuffers`]; returned when dropped.
+/// A buffer on loan from [`DirectBuffers`]; returned when dropped. A reused buffer still holds
+/// an earlier upload's bytes: writers write out only what they filled.
 pub(crate) struct Lent {
     buf: Option<Aligned>,
     pool: Arc<DirectBuffers>,
