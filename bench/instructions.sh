@@ -14,7 +14,8 @@ ROOT="$(cd "$HERE/.." && pwd)"
 N1="${1:-300}"
 N2="${2:-900}"
 WORK="$(mktemp -d /tmp/filegate-instructions.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+SERVER=""
+trap 'if [ -n "$SERVER" ]; then kill -TERM "$SERVER" 2>/dev/null; wait "$SERVER" || true; fi; rm -rf "$WORK"' EXIT
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
 cargo build --release -p filegate --manifest-path "$ROOT/Cargo.toml" >&2
 BIN="$ROOT/target/release/filegate"
@@ -26,8 +27,9 @@ run() { # N -> $WORK/N/cg.out-* (one file per thread)
   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/cg.out" \
     "$BIN" --data-dir "$dir/data" serve --ftp-addr 127.0.0.1:23761 --passive-ports 23762-23770 \
     --http-addr 127.0.0.1:23771 --admin-password instructions-only 2>"$dir/log" >/dev/null &
-  local pid=$!
+  SERVER=$!
   for _ in $(seq 1 600); do grep -q "filegate serving" "$dir/log" && break; sleep 0.1; done
+  grep -q "filegate serving" "$dir/log" || { cat "$dir/log" >&2; exit 1; }
   python3 - "$n" <<'EOF'
 import re, socket, sys
 c = socket.create_connection(("127.0.0.1", 23761), timeout=60)
@@ -55,7 +57,8 @@ for _ in range(int(sys.argv[1])):
     assert n == 4096 and r.startswith(b"226"), (n, r)
 cmd("QUIT")
 EOF
-  kill -TERM "$pid"; wait "$pid" || true
+  kill -TERM "$SERVER"; wait "$SERVER" || true
+  SERVER=""
 }
 run "$N1"
 run "$N2"

@@ -320,25 +320,35 @@ fn epsv_port(reply: &str) -> u16 {
         .unwrap_or_else(|| panic!("not an EPSV reply: {reply}"))
 }
 
-/// `n` consecutive ports that nothing listens on now, outside the range the other tests search
-/// from and below Linux's ephemeral ports, so that this test's pool holds every port of its
-/// range.
+/// `n` consecutive ports that nothing listens on now, above the range the other tests search
+/// from and outside the kernel's ephemeral range (so no outgoing connection takes one), so that
+/// this test's pool holds every port of its range.
 fn free_port_range(n: u16) -> crate::PortRange {
-    let seed = std::process::id() as u16;
-    for i in 0..500u16 {
-        let first = 30_000 + (seed.wrapping_add(i.wrapping_mul(7)) % 2_700);
-        let all_free = (first..first + n)
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|x| x.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    let starts: Vec<u16> = (30_000..=u16::MAX - n)
+        .filter(|&first| first + n - 1 < ephemeral.0 || first > ephemeral.1)
+        .step_by(usize::from(n))
+        .collect();
+    // From a different place in each test process, so parallel runs seldom meet.
+    let offset = std::process::id() as usize;
+    for i in 0..starts.len() {
+        let first = starts[(offset + i * 97) % starts.len()];
+        let last = first + n - 1;
+        let all_free = (first..=last)
             .map(|p| std::net::TcpListener::bind(("127.0.0.1", p)))
             .collect::<Result<Vec<_>, _>>()
             .is_ok();
         if all_free {
-            return crate::PortRange {
-                first,
-                last: first + n - 1,
-            };
+            return crate::PortRange { first, last };
         }
     }
-    panic!("no {n} free consecutive ports in 30000-32700");
+    panic!("no {n} free consecutive ports from 30000 outside the ephemeral range {ephemeral:?}");
 }
 
 /// Stores `/f.txt` holding "hello".
@@ -424,21 +434,13 @@ async fn when_most_passive_ports_are_held_a_session_gives_its_port_back_after_a_
         assert!(c.reply().await.starts_with("226"));
         port
     }
-    // All logged in first: a login can take longer than a kept port's second (debug builds).
     let mut sessions = Vec::new();
     for _ in 0..5 {
         sessions.push(Client::login(r.addr).await);
     }
-    // Three of four held: each session keeps its port for its next transfer.
-    let mut kept = Vec::new();
+    // Three of four held, armed by EPSV (an armed port waits for its transfer, with no timer).
     for c in &mut sessions[..3] {
-        kept.push(download(c).await);
-    }
-    for &port in &kept {
-        assert!(
-            TcpStream::connect(("127.0.0.1", port)).await.is_ok(),
-            "port {port} kept"
-        );
+        epsv_port(&c.cmd("EPSV").await);
     }
     // The fourth takes the last one and, with all four held, gives it back after its transfer.
     let last = download(&mut sessions[3]).await;

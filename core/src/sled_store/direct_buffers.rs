@@ -51,7 +51,8 @@ struct Budget {
 }
 
 impl DirectBuffers {
-    /// A budget of `bytes` (rounded down to whole buffers; 0 turns direct writes off).
+    /// A budget of `bytes` (in effect rounded down to whole uploads' worth of buffers; under
+    /// one upload's worth turns direct writes off).
     pub(crate) fn new(bytes: usize) -> Arc<DirectBuffers> {
         Arc::new(DirectBuffers {
             state: Mutex::new(Budget {

@@ -48,8 +48,9 @@ pub struct SledOptions {
     pub lookup_cache_entries: usize,
     /// Bytes of small files (64 KiB or less) kept in memory by version (0: none).
     pub small_blob_cache_bytes: usize,
-    /// Memory for large uploads' direct writes, 4 MiB per upload; uploads beyond it go
-    /// through the page cache (0: all do).
+    /// Memory for large uploads' direct writes, 4 MiB per upload (rounded down to whole
+    /// uploads); an upload that finds it all in use when it passes 8 MiB goes through the page
+    /// cache (under 4 MiB: all do).
     pub direct_write_bytes: usize,
 }
 
